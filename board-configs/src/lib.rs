@@ -1,0 +1,521 @@
+//! Board configurations: one TOML per board in this folder, read at build
+//! time and turned into Rust constants (`board.rs`) and the linker `MEMORY`
+//! (`memory.ld`).
+//!
+//! A board file may start with `extends = "other.toml"`: the named file is
+//! read first and this one's tables are merged over it, so a variant board
+//! states only what differs.
+//!
+//! Every problem is reported as `FILE: field `a.b`: problem`, at build time,
+//! by the build scripts of `hal` and the image and by `cargo xtask`.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+mod render;
+pub use render::{render_memory_ld, render_rust};
+
+/// Environment variable that selects the board (a name in this folder or a
+/// path to a TOML). Read by the build scripts; set by `cargo xtask`.
+pub const BOARD_ENV: &str = "FW_BOARD";
+/// The board used when `FW_BOARD` is not set.
+pub const DEFAULT_BOARD: &str = "qemu-virt";
+
+/// The largest address the firmware's page tables map (39-bit VA, 4 KiB
+/// granule, level-1 root).
+pub const ADDRESS_LIMIT: u64 = 1 << 39;
+/// Mapping granule: every region starts and ends on it.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Static-RAM budgets used to check that the capacities fit the board's RAM.
+/// The firmware asserts at compile time that its real structures stay within
+/// them, so this check cannot drift from the code.
+pub mod budget {
+    /// Code, read-only data and everything not sized by a capacity.
+    pub const IMAGE_BYTES: u64 = 4 << 20;
+    /// Per-VF state: configuration, mailbox state, counters, filters' indices.
+    pub const PER_VF_BYTES: u64 = 2048;
+    /// Per queue pair: ring state for Rx and Tx.
+    pub const PER_QUEUE_PAIR_BYTES: u64 = 256;
+    /// One exact-match MAC(+VLAN) filter entry.
+    pub const PER_MAC_FILTER_BYTES: u64 = 32;
+    /// One VLAN filter entry.
+    pub const PER_VLAN_FILTER_BYTES: u64 = 16;
+    /// One multicast hash entry.
+    pub const PER_MULTICAST_ENTRY_BYTES: u64 = 8;
+}
+
+/// Hard limits of the design, checked for every board.
+pub mod limits {
+    /// PCIe allows 256 functions per device with ARI.
+    pub const MAX_TOTAL_VFS: u16 = 256;
+    /// The 82599 VF register map has room for 8 queue pairs per VF.
+    pub const MAX_QUEUE_PAIRS_PER_VF: u8 = 8;
+    /// Largest exact-match or VLAN table (entries).
+    pub const MAX_TABLE_ENTRIES: u32 = 1 << 16;
+}
+
+/// A board configuration and the files it was read from.
+#[derive(Debug, Clone)]
+pub struct Board {
+    /// The board's own TOML.
+    pub path: PathBuf,
+    /// Every file read, `extends` chain included (for rebuild tracking).
+    pub sources: Vec<PathBuf>,
+    pub config: BoardConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardConfig {
+    pub board: BoardInfo,
+    /// How to run this board under QEMU; absent for silicon-only boards.
+    pub qemu: Option<Qemu>,
+    pub memory: Memory,
+    pub devices: Devices,
+    /// The host-interface window; absent on a board without one.
+    pub shared_memory: Option<Region>,
+    pub timer: Timer,
+    pub capacities: Capacities,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardInfo {
+    pub name: String,
+    pub description: String,
+    pub exit: ExitMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitMethod {
+    /// Arm semihosting SYS_EXIT_EXTENDED: QEMU's exit status is the code.
+    Semihosting,
+    /// Mask interrupts and wait forever (silicon without a debugger).
+    Halt,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qemu {
+    pub machine: String,
+    pub cpu: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    pub ram: Region,
+    pub stack_size: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Devices {
+    pub uart: Region,
+    pub gic_distributor: Region,
+    pub gic_cpu_interface: Region,
+    pub virtio_mmio: Region,
+    pub pcie_ecam: Region,
+    pub pcie_mmio: Region,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub start: u64,
+    pub size: u64,
+}
+
+impl Region {
+    /// One past the last byte, if it does not overflow.
+    pub fn end(&self) -> Option<u64> {
+        self.start.checked_add(self.size)
+    }
+
+    fn overlaps(&self, other: &Region) -> bool {
+        // Both regions are known not to wrap when this is called.
+        self.start < other.start + other.size && other.start < self.start + self.size
+    }
+
+    fn contains(&self, other: &Region) -> bool {
+        other.start >= self.start && other.start + other.size <= self.start + self.size
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:#x}, {:#x})", self.start, self.start + self.size)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timer {
+    pub tick_hz: u32,
+    pub intid: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacities {
+    pub total_vfs: u16,
+    pub queue_pairs_per_vf: u8,
+    pub pf_queue_pairs: u8,
+    pub mac_filters: u32,
+    pub vlan_filters: u32,
+    pub multicast_hashes: u32,
+}
+
+impl Capacities {
+    /// Static RAM the capacities need, by the budgets in [`budget`].
+    pub fn static_ram_bytes(&self) -> u64 {
+        use budget::*;
+        let queue_pairs = u64::from(self.total_vfs) * u64::from(self.queue_pairs_per_vf)
+            + u64::from(self.pf_queue_pairs);
+        u64::from(self.total_vfs) * PER_VF_BYTES
+            + queue_pairs * PER_QUEUE_PAIR_BYTES
+            + u64::from(self.mac_filters) * PER_MAC_FILTER_BYTES
+            + u64::from(self.vlan_filters) * PER_VLAN_FILTER_BYTES
+            + u64::from(self.multicast_hashes) * PER_MULTICAST_ENTRY_BYTES
+    }
+}
+
+/// A problem with a board file: which file, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted path of the field (`memory.ram`), or empty for the whole file.
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.problem)
+        } else {
+            write!(
+                f,
+                "{}: field `{}`: {}",
+                self.file.display(),
+                self.field,
+                self.problem
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(file: &Path, field: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        field: field.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// The folder holding the board TOMLs (this crate's own folder).
+pub fn boards_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Names of the boards in [`boards_dir`].
+pub fn board_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(boards_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".toml")
+                .filter(|n| *n != "Cargo")
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Turns a board name (`qemu-virt`) or a path to a TOML into a path.
+pub fn resolve(spec: &str) -> Result<PathBuf, ConfigError> {
+    let path = if spec.ends_with(".toml") || spec.contains('/') {
+        PathBuf::from(spec)
+    } else {
+        boards_dir().join(format!("{spec}.toml"))
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(error(
+            &path,
+            "",
+            format!(
+                "no such board file (boards in {}: {})",
+                boards_dir().display(),
+                board_names().join(", ")
+            ),
+        ))
+    }
+}
+
+/// Reads, composes and validates a board file.
+pub fn load(path: &Path) -> Result<Board, ConfigError> {
+    let mut sources = Vec::new();
+    let table = read_composed(path, &mut sources)?;
+    let config = parse(path, table)?;
+    validate(path, &config)?;
+    Ok(Board {
+        path: path.to_owned(),
+        sources,
+        config,
+    })
+}
+
+/// Parses and validates a board from TOML text (`path` names it in errors).
+pub fn load_str(path: &Path, text: &str) -> Result<BoardConfig, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| error(path, "", e.to_string()))?;
+    if table.contains_key("extends") {
+        return Err(error(path, "extends", "not supported for in-memory boards"));
+    }
+    let config = parse(path, table)?;
+    validate(path, &config)?;
+    Ok(config)
+}
+
+fn read_composed(path: &Path, sources: &mut Vec<PathBuf>) -> Result<toml::Table, ConfigError> {
+    if sources.iter().any(|p| p == path) {
+        return Err(error(path, "extends", "forms a cycle"));
+    }
+    sources.push(path.to_owned());
+    let text = std::fs::read_to_string(path).map_err(|e| error(path, "", e.to_string()))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| error(path, "", e.to_string()))?;
+    match table.remove("extends") {
+        None => Ok(table),
+        Some(toml::Value::String(base)) => {
+            let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+            let mut merged = read_composed(&base_path, sources)?;
+            merge(&mut merged, table);
+            Ok(merged)
+        }
+        Some(_) => Err(error(path, "extends", "must be a file name string")),
+    }
+}
+
+/// Merges `overlay` into `base`: tables merge key by key, anything else is
+/// replaced.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn parse(path: &Path, table: toml::Table) -> Result<BoardConfig, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        error(path, &field, e.into_inner().message().trim().to_owned())
+    })
+}
+
+fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
+    let err = |field: &str, problem: String| Err(error(path, field, problem));
+
+    let name = &c.board.name;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return err(
+            "board.name",
+            format!("{name:?} must be non-empty lowercase letters, digits and '-'"),
+        );
+    }
+
+    // Regions: aligned, non-empty, inside the mapped address space.
+    let regions = memory_map(c);
+    for (field, r) in &regions {
+        if r.size == 0 {
+            return err(field, "size is 0".into());
+        }
+        if r.start % PAGE_SIZE != 0 || r.size % PAGE_SIZE != 0 {
+            return err(
+                field,
+                format!("{r} is not aligned to the {PAGE_SIZE:#x}-byte page"),
+            );
+        }
+        match r.end() {
+            Some(end) if end <= ADDRESS_LIMIT => {}
+            _ => {
+                return err(
+                    field,
+                    format!("{r} reaches beyond the mapped address space ({ADDRESS_LIMIT:#x})"),
+                );
+            }
+        }
+    }
+    for (i, (fa, a)) in regions.iter().enumerate() {
+        for (fb, b) in &regions[i + 1..] {
+            if a.overlaps(b) {
+                return err(fb, format!("{b} overlaps `{fa}` {a}"));
+            }
+        }
+    }
+    if let Some(shm) = &c.shared_memory {
+        if shm.size == 0 || shm.start % PAGE_SIZE != 0 || shm.size % PAGE_SIZE != 0 {
+            return err(
+                "shared_memory",
+                format!("{shm} must be non-empty and page-aligned"),
+            );
+        }
+        if !shm.size.is_power_of_two() {
+            return err(
+                "shared_memory.size",
+                format!("{:#x} is not a power of two (PCIe BAR sizes are)", shm.size),
+            );
+        }
+        if shm.start % shm.size != 0 {
+            return err(
+                "shared_memory.start",
+                format!(
+                    "{:#x} is not aligned to the window's size {:#x} (PCIe BARs are naturally aligned)",
+                    shm.start, shm.size
+                ),
+            );
+        }
+        if shm.end().is_none() || !c.devices.pcie_mmio.contains(shm) {
+            return err(
+                "shared_memory",
+                format!(
+                    "{shm} is not inside `devices.pcie_mmio` {}",
+                    c.devices.pcie_mmio
+                ),
+            );
+        }
+    }
+
+    let stack = c.memory.stack_size;
+    if stack < PAGE_SIZE || stack % 16 != 0 {
+        return err(
+            "memory.stack_size",
+            format!("{stack:#x} must be at least {PAGE_SIZE:#x} and a multiple of 16"),
+        );
+    }
+    if !(1..=10_000).contains(&c.timer.tick_hz) {
+        return err(
+            "timer.tick_hz",
+            format!("{} is outside 1..=10000", c.timer.tick_hz),
+        );
+    }
+    if !(16..=31).contains(&c.timer.intid) {
+        return err(
+            "timer.intid",
+            format!(
+                "{} is not a private peripheral interrupt (16..=31)",
+                c.timer.intid
+            ),
+        );
+    }
+
+    let cap = &c.capacities;
+    if !(1..=limits::MAX_TOTAL_VFS).contains(&cap.total_vfs) {
+        return err(
+            "capacities.total_vfs",
+            format!("{} is outside 1..={}", cap.total_vfs, limits::MAX_TOTAL_VFS),
+        );
+    }
+    for (field, n) in [
+        ("capacities.queue_pairs_per_vf", cap.queue_pairs_per_vf),
+        ("capacities.pf_queue_pairs", cap.pf_queue_pairs),
+    ] {
+        if !(1..=limits::MAX_QUEUE_PAIRS_PER_VF).contains(&n) {
+            return err(
+                field,
+                format!("{n} is outside 1..={}", limits::MAX_QUEUE_PAIRS_PER_VF),
+            );
+        }
+    }
+    for (field, n) in [
+        ("capacities.mac_filters", cap.mac_filters),
+        ("capacities.vlan_filters", cap.vlan_filters),
+        ("capacities.multicast_hashes", cap.multicast_hashes),
+    ] {
+        if !n.is_power_of_two() || n > limits::MAX_TABLE_ENTRIES {
+            return err(
+                field,
+                format!(
+                    "{n} must be a power of two up to {} (the tables are hashed)",
+                    limits::MAX_TABLE_ENTRIES
+                ),
+            );
+        }
+    }
+
+    let needed = budget::IMAGE_BYTES + stack + cap.static_ram_bytes();
+    if needed > c.memory.ram.size {
+        return err(
+            "capacities",
+            format!(
+                "need {needed:#x} bytes of RAM (image {:#x} + stack {stack:#x} + tables {:#x}) \
+                 but `memory.ram` has {:#x}",
+                budget::IMAGE_BYTES,
+                cap.static_ram_bytes(),
+                c.memory.ram.size
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The board's address map as (field name, region), RAM first.
+pub fn memory_map(c: &BoardConfig) -> Vec<(&'static str, Region)> {
+    let d = &c.devices;
+    vec![
+        ("memory.ram", c.memory.ram),
+        ("devices.uart", d.uart),
+        ("devices.gic_distributor", d.gic_distributor),
+        ("devices.gic_cpu_interface", d.gic_cpu_interface),
+        ("devices.virtio_mmio", d.virtio_mmio),
+        ("devices.pcie_ecam", d.pcie_ecam),
+        ("devices.pcie_mmio", d.pcie_mmio),
+    ]
+}
+
+/// Board selection for build scripts: reads `FW_BOARD`, prints the
+/// `cargo:rerun-if-*` lines, and ends the build with the error on a bad
+/// board (a build script has no better channel than stderr and exit 1).
+pub fn load_for_build_script() -> Board {
+    println!("cargo:rerun-if-env-changed={BOARD_ENV}");
+    let spec = std::env::var(BOARD_ENV).unwrap_or_else(|_| DEFAULT_BOARD.to_owned());
+    let board = resolve(&spec).and_then(|p| load(&p));
+    match board {
+        Ok(board) => {
+            for source in &board.sources {
+                println!("cargo:rerun-if-changed={}", source.display());
+            }
+            board
+        }
+        Err(e) => {
+            // Track the folder so fixing the file reruns the script.
+            println!("cargo:rerun-if-changed={}", boards_dir().display());
+            eprintln!("error: bad board configuration: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! Turns a validated board into the files the build scripts write to
+//! `OUT_DIR`.
+
+use crate::{Board, ExitMethod, memory_map};
+use std::fmt::Write;
+
+/// Rust constants for `hal::board` (`include!`d from `OUT_DIR/board.rs`).
+pub fn render_rust(board: &Board) -> String {
+    let c = &board.config;
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(
+        w,
+        "// Generated from {} by board-config. Do not edit.\n",
+        board.path.display()
+    );
+    let _ = writeln!(w, "/// Board name, as in its TOML.");
+    let _ = writeln!(w, "pub const NAME: &str = {:?};", c.board.name);
+    let _ = writeln!(w, "/// One-line description of the board.");
+    let _ = writeln!(w, "pub const DESCRIPTION: &str = {:?};", c.board.description);
+    let _ = writeln!(w, "/// The run ends through Arm semihosting (else: halt).");
+    let _ = writeln!(
+        w,
+        "pub const EXIT_BY_SEMIHOSTING: bool = {};",
+        c.board.exit == ExitMethod::Semihosting
+    );
+
+    let _ = writeln!(w, "\n/// Memory.\n#[rustfmt::skip]\npub mod memory {{");
+    let ram = c.memory.ram;
+    let _ = writeln!(w, "    pub const RAM_START: usize = {:#x};", ram.start);
+    let _ = writeln!(w, "    pub const RAM_SIZE: usize = {:#x};", ram.size);
+    let _ = writeln!(
+        w,
+        "    pub const RAM_END_INCLUSIVE: usize = {:#x};",
+        ram.start + ram.size - 1
+    );
+    let _ = writeln!(
+        w,
+        "    pub const STACK_SIZE: usize = {:#x};",
+        c.memory.stack_size
+    );
+    let _ = writeln!(w, "}}");
+
+    let _ = writeln!(w, "\n/// Device register regions.\n#[rustfmt::skip]\npub mod devices {{");
+    for (field, r) in memory_map(c).iter().skip(1) {
+        let name = field.trim_start_matches("devices.").to_uppercase();
+        let _ = writeln!(w, "    pub const {name}_START: usize = {:#x};", r.start);
+        let _ = writeln!(w, "    pub const {name}_SIZE: usize = {:#x};", r.size);
+    }
+    let _ = writeln!(w, "}}");
+
+    let _ = writeln!(
+        w,
+        "\n/// The host-interface window, if the board has one.\n#[rustfmt::skip]\npub mod shared_memory {{"
+    );
+    let shm = c.shared_memory.unwrap_or(crate::Region { start: 0, size: 0 });
+    let _ = writeln!(
+        w,
+        "    pub const PRESENT: bool = {};",
+        c.shared_memory.is_some()
+    );
+    let _ = writeln!(w, "    pub const START: usize = {:#x};", shm.start);
+    let _ = writeln!(w, "    pub const SIZE: usize = {:#x};", shm.size);
+    let _ = writeln!(w, "}}");
+
+    let _ = writeln!(w, "\n/// The periodic tick.\n#[rustfmt::skip]\npub mod timer {{");
+    let _ = writeln!(w, "    pub const TICK_HZ: u32 = {};", c.timer.tick_hz);
+    let _ = writeln!(w, "    pub const INTID: u32 = {};", c.timer.intid);
+    let _ = writeln!(w, "}}");
+
+    let cap = &c.capacities;
+    let _ = writeln!(
+        w,
+        "\n/// Device capacities (compile-time: the firmware never allocates).\n#[rustfmt::skip]\npub mod capacities {{"
+    );
+    let _ = writeln!(w, "    pub const TOTAL_VFS: usize = {};", cap.total_vfs);
+    let _ = writeln!(
+        w,
+        "    pub const QUEUE_PAIRS_PER_VF: usize = {};",
+        cap.queue_pairs_per_vf
+    );
+    let _ = writeln!(
+        w,
+        "    pub const PF_QUEUE_PAIRS: usize = {};",
+        cap.pf_queue_pairs
+    );
+    let _ = writeln!(w, "    pub const MAC_FILTERS: usize = {};", cap.mac_filters);
+    let _ = writeln!(w, "    pub const VLAN_FILTERS: usize = {};", cap.vlan_filters);
+    let _ = writeln!(
+        w,
+        "    pub const MULTICAST_HASHES: usize = {};",
+        cap.multicast_hashes
+    );
+    let _ = writeln!(w, "}}");
+
+    let _ = writeln!(
+        w,
+        "\n/// Static-RAM budgets the capacities were checked against.\n#[rustfmt::skip]\npub mod budget {{"
+    );
+    use crate::budget::*;
+    for (name, v) in [
+        ("PER_VF_BYTES", PER_VF_BYTES),
+        ("PER_QUEUE_PAIR_BYTES", PER_QUEUE_PAIR_BYTES),
+        ("PER_MAC_FILTER_BYTES", PER_MAC_FILTER_BYTES),
+        ("PER_VLAN_FILTER_BYTES", PER_VLAN_FILTER_BYTES),
+        ("PER_MULTICAST_ENTRY_BYTES", PER_MULTICAST_ENTRY_BYTES),
+    ] {
+        let _ = writeln!(w, "    pub const {name}: usize = {v};");
+    }
+    let _ = writeln!(w, "}}");
+
+    let _ = writeln!(
+        w,
+        "\n/// The address map, for the boot report: (name, start, size).\n#[rustfmt::skip]\npub const MEMORY_MAP: &[(&str, usize, usize)] = &["
+    );
+    for (field, r) in memory_map(c) {
+        let _ = writeln!(w, "    ({field:?}, {:#x}, {:#x}),", r.start, r.size);
+    }
+    if let Some(shm) = c.shared_memory {
+        let _ = writeln!(w, "    (\"shared_memory\", {:#x}, {:#x}),", shm.start, shm.size);
+    }
+    let _ = writeln!(w, "];");
+    s
+}
+
+/// The linker `MEMORY` block and the symbols the generic `linker/image.ld`
+/// expects from a board.
+pub fn render_memory_ld(board: &Board) -> String {
+    let c = &board.config;
+    format!(
+        "/* Generated from {} by board-config. Do not edit. */\n\
+         MEMORY\n{{\n    RAM : ORIGIN = {:#x}, LENGTH = {:#x}\n}}\n\
+         __stack_size = {:#x};\n",
+        board.path.display(),
+        c.memory.ram.start,
+        c.memory.ram.size,
+        c.memory.stack_size
+    )
+}

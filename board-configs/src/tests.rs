@@ -1,0 +1,148 @@
+use super::*;
+
+fn default_text() -> String {
+    std::fs::read_to_string(boards_dir().join("qemu-virt.toml")).unwrap()
+}
+
+/// Loads the default board with one textual edit applied.
+fn load_edited(from: &str, to: &str) -> Result<BoardConfig, ConfigError> {
+    let text = default_text();
+    assert!(text.contains(from), "edit target {from:?} not in qemu-virt.toml");
+    load_str(Path::new("edited.toml"), &text.replacen(from, to, 1))
+}
+
+#[test]
+fn every_shipped_board_loads() {
+    let names = board_names();
+    assert!(names.contains(&"qemu-virt".to_owned()), "{names:?}");
+    assert!(names.len() >= 2, "a second board is documented: {names:?}");
+    for name in names {
+        let board = load(&resolve(&name).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(board.config.board.name, name, "name matches file name");
+    }
+}
+
+#[test]
+fn overlay_board_inherits_and_overrides() {
+    let base = load(&resolve("qemu-virt").unwrap()).unwrap().config;
+    let big = load(&resolve("qemu-virt-256vf").unwrap()).unwrap();
+    assert_eq!(big.sources.len(), 2, "read the overlay and its base");
+    let c = &big.config;
+    assert_eq!(c.capacities.total_vfs, 256);
+    assert_ne!(c.memory.ram.size, base.memory.ram.size);
+    // Untouched tables and untouched keys of touched tables come from the base.
+    assert_eq!(c.devices.uart, base.devices.uart);
+    assert_eq!(c.memory.stack_size, base.memory.stack_size);
+    assert_eq!(c.capacities.pf_queue_pairs, base.capacities.pf_queue_pairs);
+}
+
+#[test]
+fn missing_field_names_file_and_field() {
+    let e = load_edited("tick_hz = 100", "").unwrap_err();
+    assert_eq!(e.file, Path::new("edited.toml"));
+    assert_eq!(e.field, "timer");
+    assert!(e.problem.contains("tick_hz"), "{e}");
+    let shown = e.to_string();
+    assert!(shown.starts_with("edited.toml: field `timer`"), "{shown}");
+}
+
+#[test]
+fn unknown_field_is_rejected() {
+    let e = load_edited("tick_hz = 100", "tick_hz = 100\ntick_hertz = 5").unwrap_err();
+    assert_eq!(e.field, "timer.tick_hertz");
+    assert!(e.problem.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn overlapping_regions_are_rejected() {
+    let e = load_edited(
+        "uart = { start = 0x0900_0000",
+        "uart = { start = 0x4000_1000",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "devices.uart");
+    assert!(e.problem.contains("overlaps `memory.ram`"), "{e}");
+}
+
+#[test]
+fn misaligned_region_is_rejected() {
+    let e = load_edited("size = 0x1000 }", "size = 0x1004 }").unwrap_err();
+    assert_eq!(e.field, "devices.uart");
+    assert!(e.problem.contains("aligned"), "{e}");
+}
+
+#[test]
+fn region_beyond_address_space_is_rejected() {
+    let e = load_edited(
+        "pcie_ecam = { start = 0x3f00_0000",
+        "pcie_ecam = { start = 0x80_0000_0000",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "devices.pcie_ecam");
+    assert!(e.problem.contains("beyond"), "{e}");
+}
+
+#[test]
+fn shared_memory_outside_pcie_window_is_rejected() {
+    let e = load_edited("start = 0x1000_0000\n", "start = 0x4000_0000\n").unwrap_err();
+    assert_eq!(e.field, "shared_memory");
+    assert!(e.problem.contains("pcie_mmio"), "{e}");
+}
+
+#[test]
+fn capacities_that_do_not_fit_ram_are_rejected() {
+    // 4 MiB of RAM cannot hold the 4 MiB image budget plus 64 VFs' tables.
+    let e = load_edited("size = 0x0800_0000 }", "size = 0x0040_0000 }").unwrap_err();
+    assert_eq!(e.field, "capacities");
+    assert!(e.problem.contains("memory.ram"), "{e}");
+}
+
+#[test]
+fn capacity_limits_are_enforced() {
+    let e = load_edited("total_vfs = 64", "total_vfs = 300").unwrap_err();
+    assert_eq!(e.field, "capacities.total_vfs");
+    let e = load_edited("queue_pairs_per_vf = 2", "queue_pairs_per_vf = 9").unwrap_err();
+    assert_eq!(e.field, "capacities.queue_pairs_per_vf");
+    let e = load_edited("mac_filters = 128", "mac_filters = 100").unwrap_err();
+    assert_eq!(e.field, "capacities.mac_filters");
+    assert!(e.problem.contains("power of two"), "{e}");
+}
+
+#[test]
+fn timer_interrupt_must_be_a_ppi() {
+    let e = load_edited("intid = 27", "intid = 40").unwrap_err();
+    assert_eq!(e.field, "timer.intid");
+}
+
+#[test]
+fn extends_cycle_is_rejected() {
+    let dir = std::env::temp_dir().join(format!("board-config-cycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.toml"), "extends = \"b.toml\"\n").unwrap();
+    std::fs::write(dir.join("b.toml"), "extends = \"a.toml\"\n").unwrap();
+    let e = load(&dir.join("a.toml")).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.field, "extends");
+    assert!(e.problem.contains("cycle"), "{e}");
+}
+
+#[test]
+fn unknown_board_lists_the_known_ones() {
+    let e = resolve("no-such-board").unwrap_err();
+    assert!(e.problem.contains("qemu-virt"), "{e}");
+}
+
+#[test]
+fn rendered_files_carry_the_board_values() {
+    let board = load(&resolve("qemu-virt-256vf").unwrap()).unwrap();
+    let rust = render_rust(&board);
+    assert!(rust.contains("pub const TOTAL_VFS: usize = 256;"), "{rust}");
+    assert!(rust.contains("pub const RAM_SIZE: usize = 0x20000000;"), "{rust}");
+    assert!(rust.contains("pub const UART_START: usize = 0x9000000;"), "{rust}");
+    let ld = render_memory_ld(&board);
+    assert!(
+        ld.contains("RAM : ORIGIN = 0x40000000, LENGTH = 0x20000000"),
+        "{ld}"
+    );
+    assert!(ld.contains("__stack_size = 0x20000;"), "{ld}");
+}
