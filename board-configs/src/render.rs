@@ -17,7 +17,11 @@ pub fn render_rust(board: &Board) -> String {
     let _ = writeln!(w, "/// Board name, as in its TOML.");
     let _ = writeln!(w, "pub const NAME: &str = {:?};", c.board.name);
     let _ = writeln!(w, "/// One-line description of the board.");
-    let _ = writeln!(w, "pub const DESCRIPTION: &str = {:?};", c.board.description);
+    let _ = writeln!(
+        w,
+        "pub const DESCRIPTION: &str = {:?};",
+        c.board.description
+    );
     let _ = writeln!(w, "/// The run ends through Arm semihosting (else: halt).");
     let _ = writeln!(
         w,
@@ -41,7 +45,10 @@ pub fn render_rust(board: &Board) -> String {
     );
     let _ = writeln!(w, "}}");
 
-    let _ = writeln!(w, "\n/// Device register regions.\n#[rustfmt::skip]\npub mod devices {{");
+    let _ = writeln!(
+        w,
+        "\n/// Device register regions.\n#[rustfmt::skip]\npub mod devices {{"
+    );
     for (field, r) in memory_map(c).iter().skip(1) {
         let name = field.trim_start_matches("devices.").to_uppercase();
         let _ = writeln!(w, "    pub const {name}_START: usize = {:#x};", r.start);
@@ -53,7 +60,9 @@ pub fn render_rust(board: &Board) -> String {
         w,
         "\n/// The host-interface window, if the board has one.\n#[rustfmt::skip]\npub mod shared_memory {{"
     );
-    let shm = c.shared_memory.unwrap_or(crate::Region { start: 0, size: 0 });
+    let shm = c
+        .shared_memory
+        .unwrap_or(crate::Region { start: 0, size: 0 });
     let _ = writeln!(
         w,
         "    pub const PRESENT: bool = {};",
@@ -63,7 +72,10 @@ pub fn render_rust(board: &Board) -> String {
     let _ = writeln!(w, "    pub const SIZE: usize = {:#x};", shm.size);
     let _ = writeln!(w, "}}");
 
-    let _ = writeln!(w, "\n/// The periodic tick.\n#[rustfmt::skip]\npub mod timer {{");
+    let _ = writeln!(
+        w,
+        "\n/// The periodic tick.\n#[rustfmt::skip]\npub mod timer {{"
+    );
     let _ = writeln!(w, "    pub const TICK_HZ: u32 = {};", c.timer.tick_hz);
     let _ = writeln!(w, "    pub const INTID: u32 = {};", c.timer.intid);
     let _ = writeln!(w, "}}");
@@ -85,7 +97,11 @@ pub fn render_rust(board: &Board) -> String {
         cap.pf_queue_pairs
     );
     let _ = writeln!(w, "    pub const MAC_FILTERS: usize = {};", cap.mac_filters);
-    let _ = writeln!(w, "    pub const VLAN_FILTERS: usize = {};", cap.vlan_filters);
+    let _ = writeln!(
+        w,
+        "    pub const VLAN_FILTERS: usize = {};",
+        cap.vlan_filters
+    );
     let _ = writeln!(
         w,
         "    pub const MULTICAST_HASHES: usize = {};",
@@ -117,7 +133,11 @@ pub fn render_rust(board: &Board) -> String {
         let _ = writeln!(w, "    ({field:?}, {:#x}, {:#x}),", r.start, r.size);
     }
     if let Some(shm) = c.shared_memory {
-        let _ = writeln!(w, "    (\"shared_memory\", {:#x}, {:#x}),", shm.start, shm.size);
+        let _ = writeln!(
+            w,
+            "    (\"shared_memory\", {:#x}, {:#x}),",
+            shm.start, shm.size
+        );
     }
     let _ = writeln!(w, "];");
     s

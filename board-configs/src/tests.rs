@@ -7,7 +7,10 @@ fn default_text() -> String {
 /// Loads the default board with one textual edit applied.
 fn load_edited(from: &str, to: &str) -> Result<BoardConfig, ConfigError> {
     let text = default_text();
-    assert!(text.contains(from), "edit target {from:?} not in qemu-virt.toml");
+    assert!(
+        text.contains(from),
+        "edit target {from:?} not in qemu-virt.toml"
+    );
     load_str(Path::new("edited.toml"), &text.replacen(from, to, 1))
 }
 
@@ -137,8 +140,14 @@ fn rendered_files_carry_the_board_values() {
     let board = load(&resolve("qemu-virt-256vf").unwrap()).unwrap();
     let rust = render_rust(&board);
     assert!(rust.contains("pub const TOTAL_VFS: usize = 256;"), "{rust}");
-    assert!(rust.contains("pub const RAM_SIZE: usize = 0x20000000;"), "{rust}");
-    assert!(rust.contains("pub const UART_START: usize = 0x9000000;"), "{rust}");
+    assert!(
+        rust.contains("pub const RAM_SIZE: usize = 0x20000000;"),
+        "{rust}"
+    );
+    assert!(
+        rust.contains("pub const UART_START: usize = 0x9000000;"),
+        "{rust}"
+    );
     let ld = render_memory_ld(&board);
     assert!(
         ld.contains("RAM : ORIGIN = 0x40000000, LENGTH = 0x20000000"),

@@ -1,1 +1,121 @@
-fn main(){}
+//! `cargo xtask`: the one entry point for building, running and testing the
+//! firmware. It owns the target, the board selection and QEMU, so plain
+//! `cargo build`/`cargo test` stay host builds.
+
+mod image;
+mod setup;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and test the SR-IOV endpoint firmware"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the firmware image for a board.
+    Build {
+        #[command(flatten)]
+        image: image::ImageArgs,
+    },
+    /// Build the image, boot it under QEMU and stream its decoded log.
+    Run {
+        #[command(flatten)]
+        image: image::ImageArgs,
+        /// Keep serving until Ctrl-C instead of running the self-test.
+        #[arg(long)]
+        forever: bool,
+        /// The image's command line (e.g. "mode=selftest ticks=100").
+        #[arg(long)]
+        append: Option<String>,
+        /// Kill QEMU after this many seconds (ignored with --forever).
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
+    Test,
+    /// List the boards in board-configs/.
+    Boards,
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Build { image } => image::build(&image).map(|built| {
+            println!("{}", built.elf.display());
+            ExitCode::SUCCESS
+        }),
+        Cmd::Run {
+            image,
+            forever,
+            append,
+            timeout,
+        } => run(&image, forever, append, timeout),
+        Cmd::Test => test::run_all(),
+        Cmd::Boards => {
+            for name in board_config::board_names() {
+                match board_config::resolve(&name).and_then(|p| board_config::load(&p)) {
+                    Ok(b) => println!("{name:<20} {}", b.config.board.description),
+                    Err(e) => println!("{name:<20} INVALID: {e}"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(
+    args: &image::ImageArgs,
+    forever: bool,
+    append: Option<String>,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let mut args = args.clone();
+    // Runs are for watching the firmware work: optimised unless asked.
+    args.release |= !args.debug;
+    let built = image::build(&args)?;
+    setup::ensure_qemu()?;
+    let mut run = sim_tests::qemu::QemuRun::for_board(&built.board.config, &built.elf)?;
+    run.append = match (forever, append) {
+        (true, Some(a)) => Some(format!("mode=serve {a}")),
+        (true, None) => Some("mode=serve".into()),
+        (false, a) => a,
+    };
+    run.timeout = (!forever).then(|| Duration::from_secs(timeout));
+    eprintln!(
+        "booting {} on {} ({} {}){}",
+        built.elf.display(),
+        built.board.config.board.name,
+        sim_tests::qemu::QEMU,
+        run.args().join(" "),
+        if forever { "; Ctrl-C to stop" } else { "" }
+    );
+    let outcome = run.run(&workspace_root(), |line| println!("{line}"))?;
+    Ok(image::report_ending(&outcome))
+}

@@ -1,0 +1,3 @@
+//! Architecture support: AArch64 at EL1 on bare metal.
+mod aarch64;
+pub use aarch64::*;

@@ -1,0 +1,3 @@
+//! Device drivers. Each register block is declared with tock-registers next
+//! to its driver; the base address comes from [`crate::board`].
+pub mod pl011;

@@ -1,0 +1,363 @@
+//! `cargo xtask test`: everything CI checks, with one summary line at the
+//! end (`summary: N passed, M failed`). Host unit tests count one each;
+//! every other check (fmt, clippy, builds, QEMU runs) counts as one.
+
+use crate::image::{self, ImageArgs};
+use crate::{setup, workspace_root};
+use anyhow::{Context, Result};
+use sim_tests::qemu::{Ending, Outcome, QemuRun};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Summary {
+    passed: usize,
+    failed: Vec<String>,
+}
+
+impl Summary {
+    fn record(&mut self, name: &str, started: Instant, result: Result<String>) {
+        let secs = started.elapsed().as_secs_f64();
+        match result {
+            Ok(note) if note.is_empty() => {
+                println!("PASS {name} ({secs:.1}s)");
+                self.passed += 1;
+            }
+            Ok(note) => {
+                println!("PASS {name} ({secs:.1}s): {note}");
+                self.passed += 1;
+            }
+            Err(e) => {
+                println!("FAIL {name} ({secs:.1}s): {e:#}");
+                self.failed.push(name.to_owned());
+            }
+        }
+    }
+
+    fn check(&mut self, name: &str, f: impl FnOnce() -> Result<String>) {
+        println!("---- {name}");
+        let started = Instant::now();
+        let result = f();
+        self.record(name, started, result);
+    }
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn succeed(cmd: &mut Command, what: &str) -> Result<String> {
+    let status = cmd.status().with_context(|| format!("running {what}"))?;
+    anyhow::ensure!(status.success(), "{what} failed ({status})");
+    Ok(String::new())
+}
+
+pub fn run_all() -> Result<ExitCode> {
+    let started = Instant::now();
+    let mut s = Summary::default();
+    setup::ensure_target()?;
+
+    s.check("cargo fmt --check", || {
+        succeed(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt")
+    });
+    s.check("clippy (host crates)", || {
+        succeed(
+            cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]),
+            "cargo clippy",
+        )
+    });
+    s.check("clippy (image, aarch64-unknown-none)", || {
+        succeed(
+            cargo()
+                .args(["clippy", "--target", setup::TARGET])
+                .args(["-p", "firmware-image", "-p", "firmware", "-p", "hal"])
+                .args(["--", "-D", "warnings"])
+                .env("DEFMT_LOG", "info"),
+            "cargo clippy for the target",
+        )
+    });
+    host_tests(&mut s);
+
+    let qemu_ready = setup::ensure_qemu();
+    let default_image = ImageArgs {
+        board: board_config::DEFAULT_BOARD.into(),
+        release: true,
+        debug: false,
+        log: "info".into(),
+    };
+    let mut built = None;
+    s.check("build image (qemu-virt, release)", || {
+        built = Some(image::build(&default_image)?);
+        Ok(String::new())
+    });
+    match (&built, qemu_ready) {
+        (Some(built), Ok(())) => qemu_checks(&mut s, built),
+        (_, Err(e)) => s.record("QEMU available", Instant::now(), Err(e)),
+        (None, _) => {}
+    }
+    second_board(&mut s);
+    bad_board_rejected(&mut s);
+
+    println!(
+        "\n{} checks in {:.0?}",
+        s.passed + s.failed.len(),
+        started.elapsed()
+    );
+    for name in &s.failed {
+        println!("failed: {name}");
+    }
+    println!("summary: {} passed, {} failed", s.passed, s.failed.len());
+    Ok(if s.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo test` on the host crates, its output passed through and its
+/// result lines counted.
+fn host_tests(s: &mut Summary) {
+    println!("---- host tests (cargo test)");
+    let started = Instant::now();
+    let child = cargo()
+        .args(["test", "--color", "never"])
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return s.record("host tests", started, Err(e.into())),
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count_before(rest, " passed");
+            failed += count_before(rest, " failed");
+        }
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" ... FAILED"))
+        {
+            s.failed.push(format!("host test {name}"));
+        }
+    }
+    let status = child.wait();
+    s.passed += passed;
+    let ok = status.as_ref().is_ok_and(|st| st.success());
+    if !ok && failed == 0 {
+        // Did not build, or crashed outside a test: count it once.
+        s.record(
+            "host tests (build)",
+            started,
+            Err(anyhow::anyhow!("cargo test failed")),
+        );
+    } else {
+        println!(
+            "{} host tests: {passed} passed, {failed} failed ({:.1}s)",
+            if failed == 0 { "PASS" } else { "FAIL" },
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// The number just before `label` in a cargo test result line.
+fn count_before(text: &str, label: &str) -> usize {
+    text.split(';')
+        .find_map(|part| part.trim().strip_suffix(label.trim()))
+        .and_then(|n| {
+            n.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// One QEMU boot of the image and what it must show.
+struct Boot<'a> {
+    name: &'a str,
+    append: &'a str,
+    machine: Option<&'a str>,
+    exit: i32,
+    logged: Vec<String>,
+}
+
+fn boot(built: &image::BuiltImage, b: &Boot) -> Result<String> {
+    let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
+    run.append = Some(b.append.to_owned());
+    run.timeout = Some(Duration::from_secs(30));
+    if let Some(m) = b.machine {
+        run.machine = m.to_owned();
+    }
+    let outcome = run.run(&workspace_root(), |_| {})?;
+    verify(&outcome, b.exit, &b.logged)
+}
+
+fn verify(outcome: &Outcome, exit: i32, logged: &[String]) -> Result<String> {
+    let missing: Vec<&String> = logged.iter().filter(|t| !outcome.logged(t)).collect();
+    if outcome.ending == Ending::Exited(exit) && missing.is_empty() {
+        return Ok(format!("exit {exit}, {} log lines", outcome.lines.len()));
+    }
+    anyhow::bail!(
+        "expected exit {exit}, got {:?}; missing from the log: {missing:?}\n--- log\n{}--- QEMU stderr\n{}",
+        outcome.ending,
+        outcome.log_text(),
+        outcome.stderr
+    )
+}
+
+fn qemu_checks(s: &mut Summary, built: &image::BuiltImage) {
+    let c = &built.board.config;
+    let ram = c.memory.ram;
+    let ram_end = ram.start + ram.size;
+    let selftest = Boot {
+        name: "QEMU: boots, reports, ticks, exits 0",
+        append: "mode=selftest ticks=20",
+        machine: None,
+        exit: 0,
+        logged: vec![
+            format!("on board {}", c.board.name),
+            format!(
+                "memory map: memory.ram {:#010x}..{:#010x}",
+                ram.start, ram_end
+            ),
+            format!("memory map: devices.uart {:#010x}", c.devices.uart.start),
+            "MMU on, D-cache on, I-cache on".into(),
+            format!("tick {} Hz on INTID {}", c.timer.tick_hz, c.timer.intid),
+            "20 ticks in".into(),
+            "self-test passed".into(),
+        ],
+    };
+    let el2 = Boot {
+        name: "QEMU: enters at EL2, drops to EL1",
+        append: "mode=selftest ticks=5",
+        machine: Some(&format!(
+            "{},virtualization=on",
+            c.qemu.as_ref().map_or("virt", |q| q.machine.as_str())
+        )),
+        exit: 0,
+        logged: vec![
+            "entered at EL2, running at EL1".into(),
+            "self-test passed".into(),
+        ],
+    };
+    let unmapped = Boot {
+        name: "QEMU: unmapped access is reported, exit 4",
+        append: "mode=fault-unmapped",
+        machine: None,
+        exit: 4,
+        logged: vec![
+            "EXCEPTION synchronous".into(),
+            "data abort (EC=0x25)".into(),
+            format!("FAR={:#018x}", ram_end),
+            "translation fault".into(),
+            "x30=".into(),
+        ],
+    };
+    let stack = Boot {
+        name: "QEMU: stack overflow hits the guard page, exit 4",
+        append: "mode=fault-stack",
+        machine: None,
+        exit: 4,
+        logged: vec!["EXCEPTION synchronous".into(), "stack overflow".into()],
+    };
+    let panic = Boot {
+        name: "QEMU: panic prints message and location, exit 3",
+        append: "mode=panic",
+        machine: None,
+        exit: 3,
+        logged: vec![
+            "PANIC at firmware/image/src/main.rs:".into(),
+            "panic requested on the command line".into(),
+        ],
+    };
+    let bad_cmdline = Boot {
+        name: "QEMU: bad command line is refused, exit 2",
+        append: "mode=warp",
+        machine: None,
+        exit: 2,
+        logged: vec!["unknown mode \"warp\"".into()],
+    };
+    for b in [selftest, el2, unmapped, stack, panic, bad_cmdline] {
+        s.check(b.name, || boot(built, &b));
+    }
+}
+
+/// A second board is one TOML: it builds and boots.
+fn second_board(s: &mut Summary) {
+    s.check("second board (qemu-virt-256vf) builds and boots", || {
+        let built = image::build(&ImageArgs {
+            board: "qemu-virt-256vf".into(),
+            release: true,
+            debug: false,
+            log: "info".into(),
+        })?;
+        let c = &built.board.config;
+        boot(
+            &built,
+            &Boot {
+                name: "",
+                append: "mode=selftest ticks=5",
+                machine: None,
+                exit: 0,
+                logged: vec![
+                    format!("on board {}", c.board.name),
+                    format!("capacities: {} VFs", c.capacities.total_vfs),
+                    format!(
+                        "memory map: memory.ram {:#010x}..{:#010x}",
+                        c.memory.ram.start,
+                        c.memory.ram.start + c.memory.ram.size
+                    ),
+                ],
+            },
+        )
+    });
+}
+
+/// A broken board file stops the build in the build script, naming the
+/// file, the field and the problem.
+fn bad_board_rejected(s: &mut Summary) {
+    s.check("bad board config is rejected at build time", || {
+        let dir = workspace_root().join("target/xtask-tmp");
+        std::fs::create_dir_all(&dir)?;
+        let bad = dir.join("overlapping-uart.toml");
+        let base = board_config::boards_dir().join("qemu-virt.toml");
+        std::fs::write(
+            &bad,
+            format!(
+                "extends = {:?}\n[devices]\nuart = {{ start = 0x4000_0000, size = 0x1000 }}\n",
+                base.display().to_string()
+            ),
+        )?;
+        let out = cargo()
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "firmware-image",
+                "--target",
+                setup::TARGET,
+            ])
+            .env(board_config::BOARD_ENV, &bad)
+            .env("DEFMT_LOG", "info")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let wanted = [
+            bad.display().to_string(),
+            "field `devices.uart`".into(),
+            "overlaps `memory.ram`".into(),
+        ];
+        anyhow::ensure!(!out.status.success(), "the build succeeded");
+        let missing: Vec<_> = wanted
+            .iter()
+            .filter(|w| !stderr.contains(w.as_str()))
+            .collect();
+        anyhow::ensure!(missing.is_empty(), "message lacks {missing:?}:\n{stderr}");
+        Ok(String::new())
+    });
+}
