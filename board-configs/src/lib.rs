@@ -351,7 +351,7 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
         if r.size == 0 {
             return err(field, "size is 0".into());
         }
-        if r.start % PAGE_SIZE != 0 || r.size % PAGE_SIZE != 0 {
+        if !r.start.is_multiple_of(PAGE_SIZE) || !r.size.is_multiple_of(PAGE_SIZE) {
             return err(
                 field,
                 format!("{r} is not aligned to the {PAGE_SIZE:#x}-byte page"),
@@ -375,7 +375,10 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
         }
     }
     if let Some(shm) = &c.shared_memory {
-        if shm.size == 0 || shm.start % PAGE_SIZE != 0 || shm.size % PAGE_SIZE != 0 {
+        if shm.size == 0
+            || !shm.start.is_multiple_of(PAGE_SIZE)
+            || !shm.size.is_multiple_of(PAGE_SIZE)
+        {
             return err(
                 "shared_memory",
                 format!("{shm} must be non-empty and page-aligned"),
@@ -387,7 +390,7 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
                 format!("{:#x} is not a power of two (PCIe BAR sizes are)", shm.size),
             );
         }
-        if shm.start % shm.size != 0 {
+        if !shm.start.is_multiple_of(shm.size) {
             return err(
                 "shared_memory.start",
                 format!(
@@ -408,7 +411,7 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
     }
 
     let stack = c.memory.stack_size;
-    if stack < PAGE_SIZE || stack % 16 != 0 {
+    if stack < PAGE_SIZE || !stack.is_multiple_of(16) {
         return err(
             "memory.stack_size",
             format!("{stack:#x} must be at least {PAGE_SIZE:#x} and a multiple of 16"),

@@ -256,7 +256,7 @@ fn qemu_checks(s: &mut Summary, built: &image::BuiltImage) {
             "data abort (EC=0x25)".into(),
             format!("FAR={:#018x}", ram_end),
             "translation fault".into(),
-            "x30=".into(),
+            "LR=".into(),
         ],
     };
     let stack = Boot {
