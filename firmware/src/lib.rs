@@ -5,6 +5,18 @@
 //!
 //! - [`boot`]: how a run was asked to behave (the image's command line) and
 //!   the checks the image runs on itself at boot.
+//! - [`device`]: the SR-IOV device: VF lifecycle, mailbox, PF administration,
+//!   serving the host-interface window.
+//! - [`mailbox`]: the PF side of the ixgbe VF mailbox, under PF policy.
+//! - [`admin`]: the PF administration protocol; [`events`]: what the PF hears.
+//! - [`vf`], [`pools`], [`mac`]: VF state, shared tables, MAC addresses.
 #![cfg_attr(not(test), no_std)]
 
+pub mod admin;
 pub mod boot;
+pub mod device;
+pub mod events;
+pub mod mac;
+pub mod mailbox;
+pub mod pools;
+pub mod vf;

@@ -4,6 +4,9 @@
 //!   build time from `board-configs/<board>.toml`.
 //! - [`drivers`]: register blocks and drivers for the devices the firmware
 //!   touches (tock-registers; each can be pointed at plain memory in a test).
+//! - [`chip`]: the host-interface window shared with the PCIe-facing
+//!   hardware (or its model).
+//! - [`ixgbe`]: the 82599 VF register map and mailbox protocol.
 //! - [`time`]: counters and delays (`embedded-hal`'s `DelayNs`).
 //! - [`exit`]: the firmware's exit codes, shared with the host tooling.
 //! - `arch` (aarch64 bare metal only): start-up, exceptions, MMU and caches,
@@ -16,8 +19,10 @@ pub mod board {
     //! The selected board (`FW_BOARD`), as constants.
     include!(concat!(env!("OUT_DIR"), "/board.rs"));
 }
+pub mod chip;
 pub mod drivers;
 pub mod exit;
+pub mod ixgbe;
 pub mod time;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

@@ -1,0 +1,321 @@
+//! A VF's state: what the PF administered (kept across VF resets), what the
+//! VF driver configured (cleared by every reset), and where it is in its
+//! life.
+
+use crate::mac::Mac;
+use hal::ixgbe::{MbxApi, XcastMode};
+
+/// Extra MAC addresses (SET_MACVLAN) one VF may hold. The 82599's PF
+/// driver allows about 16 shared between all VFs; ours are per VF, drawn
+/// from the board's `mac_filters` pool.
+pub const MAX_MACVLANS_PER_VF: usize = 32;
+/// VLAN filters one VF may hold (each distinct VID across all functions
+/// takes one entry of the board's `vlan_filters` pool).
+pub const MAX_VLANS_PER_VF: usize = 64;
+/// Multicast hashes one VF may hold: what one SET_MULTICAST can carry.
+pub const MAX_MC_HASHES_PER_VF: usize = hal::ixgbe::mbx::MAX_MULTICAST_HASHES;
+/// Largest frame SET_LPE accepts (the 82599's jumbo limit).
+pub const MAX_FRAME: u32 = 9728;
+/// Smallest frame SET_LPE accepts: the minimum MTU (68) plus the header.
+pub const MIN_FRAME: u32 = 68 + 18;
+/// Frame size before the VF asks for more (1500-byte MTU).
+pub const DEFAULT_MAX_FRAME: u16 = 1518;
+
+/// Where a VF is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Lifecycle {
+    /// Not enabled (beyond NumVFs, or VF Enable clear).
+    Disabled,
+    /// Enabled or reset; every message but VF_RESET gets a NACK.
+    AwaitingReset,
+    /// VF_RESET answered: the VF may configure itself.
+    ClearToSend,
+    /// The VF driver has configured something after its reset: it is up.
+    Active,
+}
+
+impl Lifecycle {
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Disabled => 0,
+            Self::AwaitingReset => 1,
+            Self::ClearToSend => 2,
+            Self::Active => 3,
+        }
+    }
+
+    pub const fn clear_to_send(self) -> bool {
+        matches!(self, Self::ClearToSend | Self::Active)
+    }
+}
+
+/// `ip link set ... vf N state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LinkState {
+    /// Follow the uplink.
+    Auto = 0,
+    /// Up even when the uplink is down (VF↔VF traffic keeps flowing).
+    Enable = 1,
+    /// Down: all of the VF's traffic is dropped.
+    Disable = 2,
+}
+
+impl LinkState {
+    pub fn from_code(v: u32) -> Option<Self> {
+        [Self::Auto, Self::Enable, Self::Disable]
+            .into_iter()
+            .find(|s| *s as u32 == v)
+    }
+}
+
+/// The tag protocol of a port VLAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum VlanProto {
+    Dot1Q,
+    Dot1AD,
+}
+
+impl VlanProto {
+    pub const fn ethertype(self) -> u16 {
+        match self {
+            Self::Dot1Q => 0x8100,
+            Self::Dot1AD => 0x88a8,
+        }
+    }
+
+    pub fn from_ethertype(v: u32) -> Option<Self> {
+        match v {
+            0x8100 => Some(Self::Dot1Q),
+            0x88a8 => Some(Self::Dot1AD),
+            _ => None,
+        }
+    }
+}
+
+/// A port VLAN: inserted on the VF's transmit, stripped on its receive;
+/// the VF may not choose VLANs itself while one is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PortVlan {
+    pub vid: u16,
+    pub qos: u8,
+    pub proto: VlanProto,
+}
+
+/// What the PF administered for this VF. Survives VF resets and FLR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Set by the PF: the VF may not change it unless trusted.
+    pub mac: Option<Mac>,
+    pub port_vlan: Option<PortVlan>,
+    pub spoof_check: bool,
+    pub trust: bool,
+    pub link_state: LinkState,
+    /// Mb/s, 0 = no limit.
+    pub min_tx_rate: u32,
+    pub max_tx_rate: u32,
+    pub query_rss: bool,
+}
+
+impl AdminConfig {
+    /// The defaults when VFs are enabled: spoof check on, trust off,
+    /// query_rss off, link auto.
+    pub const DEFAULT: AdminConfig = AdminConfig {
+        mac: None,
+        port_vlan: None,
+        spoof_check: true,
+        trust: false,
+        link_state: LinkState::Auto,
+        min_tx_rate: 0,
+        max_tx_rate: 0,
+        query_rss: false,
+    };
+}
+
+/// A set of VLAN IDs, one bit each.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VlanSet([u64; 64]);
+
+impl VlanSet {
+    pub const EMPTY: VlanSet = VlanSet([0; 64]);
+
+    pub fn contains(&self, vid: u16) -> bool {
+        let vid = usize::from(vid & 0xfff);
+        self.0[vid / 64] & (1 << (vid % 64)) != 0
+    }
+
+    /// Returns whether it was newly added.
+    pub fn insert(&mut self, vid: u16) -> bool {
+        let vid = usize::from(vid & 0xfff);
+        let was = self.0[vid / 64] & (1 << (vid % 64)) != 0;
+        self.0[vid / 64] |= 1 << (vid % 64);
+        !was
+    }
+
+    /// Returns whether it was present.
+    pub fn remove(&mut self, vid: u16) -> bool {
+        let vid = usize::from(vid & 0xfff);
+        let was = self.0[vid / 64] & (1 << (vid % 64)) != 0;
+        self.0[vid / 64] &= !(1 << (vid % 64));
+        was
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..4096u16).filter(|v| self.contains(*v))
+    }
+}
+
+/// What the VF driver configured. Cleared by every reset.
+#[derive(Clone)]
+pub struct OperConfig {
+    /// The VF's current MAC (the admin one, or its own request).
+    pub mac: Option<Mac>,
+    pub api: MbxApi,
+    pub xcast: XcastMode,
+    pub max_frame: u16,
+    pub vlans: VlanSet,
+    pub mc_hashes: heapless::Vec<u16, MAX_MC_HASHES_PER_VF>,
+    pub macvlans: heapless::Vec<Mac, MAX_MACVLANS_PER_VF>,
+}
+
+impl OperConfig {
+    pub const RESET: OperConfig = OperConfig {
+        mac: None,
+        api: MbxApi::V1_0,
+        xcast: XcastMode::None,
+        max_frame: DEFAULT_MAX_FRAME,
+        vlans: VlanSet::EMPTY,
+        mc_hashes: heapless::Vec::new(),
+        macvlans: heapless::Vec::new(),
+    };
+}
+
+/// Mailbox and lifecycle counters of one VF (`ip -s link` has no place for
+/// them; the admin query returns them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxCounters {
+    pub requests: u32,
+    pub acks: u32,
+    pub nacks: u32,
+    /// Messages refused before clear-to-send.
+    pub before_cts: u32,
+    /// Unknown IDs, bad lengths or counts, out-of-range values.
+    pub malformed: u32,
+    /// Protocol violations the hardware reported.
+    pub violations: u32,
+    pub resets: u32,
+    pub xcast_downgrades: u32,
+}
+
+/// Traffic counters as `ip -s link` shows them per VF (filled by the data
+/// path).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrafficCounters {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_multicast: u64,
+    pub rx_broadcast: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_dropped: u64,
+}
+
+/// One VF.
+#[derive(Clone)]
+pub struct Vf {
+    pub lifecycle: Lifecycle,
+    pub admin: AdminConfig,
+    pub oper: OperConfig,
+    pub mailbox: MailboxCounters,
+    pub traffic: TrafficCounters,
+    /// A control message waits for the mailbox to be idle.
+    pub pending_control: Option<u32>,
+}
+
+impl Vf {
+    pub const NEW: Vf = Vf {
+        lifecycle: Lifecycle::Disabled,
+        admin: AdminConfig::DEFAULT,
+        oper: OperConfig::RESET,
+        mailbox: MailboxCounters {
+            requests: 0,
+            acks: 0,
+            nacks: 0,
+            before_cts: 0,
+            malformed: 0,
+            violations: 0,
+            resets: 0,
+            xcast_downgrades: 0,
+        },
+        traffic: TrafficCounters {
+            rx_bytes: 0,
+            rx_packets: 0,
+            rx_multicast: 0,
+            rx_broadcast: 0,
+            rx_dropped: 0,
+            tx_bytes: 0,
+            tx_packets: 0,
+            tx_dropped: 0,
+        },
+        pending_control: None,
+    };
+
+    /// Whether the VF's link is up under its link-state policy.
+    pub fn link_up(&self, uplink_up: bool) -> bool {
+        self.lifecycle != Lifecycle::Disabled
+            && match self.admin.link_state {
+                LinkState::Auto => uplink_up,
+                LinkState::Enable => true,
+                LinkState::Disable => false,
+            }
+    }
+
+    /// Whether the VF is trusted (trusted VFs may change an administered
+    /// MAC, add MACs, and get promiscuous modes).
+    pub fn trusted(&self) -> bool {
+        self.admin.trust
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vlan_set() {
+        let mut s = VlanSet::EMPTY;
+        assert!(s.insert(100));
+        assert!(!s.insert(100));
+        assert!(s.insert(4095));
+        assert!(s.contains(100) && s.contains(4095) && !s.contains(99));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.iter().collect::<std::vec::Vec<_>>(), [100, 4095]);
+        assert!(s.remove(100));
+        assert!(!s.remove(100));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn link_policy() {
+        let mut vf = Vf::NEW;
+        assert!(!vf.link_up(true), "disabled VFs are down");
+        vf.lifecycle = Lifecycle::Active;
+        assert!(vf.link_up(true) && !vf.link_up(false));
+        vf.admin.link_state = LinkState::Enable;
+        assert!(vf.link_up(false));
+        vf.admin.link_state = LinkState::Disable;
+        assert!(!vf.link_up(true));
+    }
+}

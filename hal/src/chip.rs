@@ -1,0 +1,285 @@
+//! The chip's host-interface window: the register blocks between the
+//! firmware and the PCIe-facing hardware (on silicon, the endpoint's CSRs;
+//! under QEMU and in the simulation, the hardware model on the other side of
+//! a shared-memory window).
+//!
+//! The rule that makes one layout work in all three places: **every field
+//! has exactly one writer**. Events are sequence counters, not
+//! write-1-to-clear bits: the writer increments `*_seq`, the other side
+//! records how far it got in its own `*_done`. "Pending" is `seq != done`.
+//! That needs no atomic read-modify-write across the boundary, so it is
+//! correct on plain shared memory (ivshmem between QEMU and a host process),
+//! on silicon CSRs, and in one process. Writers publish data before the
+//! counter that announces it (a release fence between the two).
+//!
+//! Field ownership is in each field's name block: `fw` = written by the
+//! firmware, `hw` = written by the hardware (model), read by the firmware.
+
+use tock_registers::registers::ReadWrite;
+use tock_registers::{register_bitfields, register_structs};
+
+/// `magic` once the firmware has initialised the window: "SRIV".
+pub const WINDOW_MAGIC: u32 = 0x5352_4956;
+/// Bumped on any incompatible change of this layout.
+pub const LAYOUT_VERSION: u32 = 1;
+/// VF slots in the window (PCIe's limit with ARI); boards enable fewer.
+pub const MAX_VFS: usize = 256;
+/// Words in an admin request or response.
+pub const ADMIN_WORDS: usize = 32;
+/// Entries in the firmware-to-PF event ring.
+pub const EVENT_RING_LEN: usize = 256;
+/// Size of the register part of the window; the rest is host memory for DMA.
+pub const REGISTERS_SIZE: usize = 0x2_0000;
+
+register_bitfields! [u32,
+    /// Firmware status (fw).
+    pub FW_STATUS [
+        /// The firmware has initialised the window and serves it.
+        READY OFFSET(0) NUMBITS(1) [],
+        /// The firmware stopped (panic or exception) and will not answer.
+        HALTED OFFSET(1) NUMBITS(1) [],
+    ],
+    /// SR-IOV control as the PF driver wrote it to config space (hw).
+    pub SRIOV_CTRL [
+        NUM_VFS OFFSET(0) NUMBITS(16) [],
+        VF_ENABLE OFFSET(16) NUMBITS(1) [],
+    ],
+    /// Why a VF slot's reset was requested (hw).
+    pub RESET_CAUSE [
+        CAUSE OFFSET(0) NUMBITS(8) [
+            None = 0,
+            /// The VF driver wrote VFCTRL.RST.
+            VfctrlRst = 1,
+            /// Function Level Reset through config space.
+            Flr = 2
+        ],
+    ],
+];
+
+register_structs! {
+    /// Global state.
+    pub Global {
+        /// fw: [`WINDOW_MAGIC`].
+        (0x000 => pub magic: ReadWrite<u32>),
+        /// fw: [`LAYOUT_VERSION`].
+        (0x004 => pub layout_version: ReadWrite<u32>),
+        /// fw: READY / HALTED.
+        (0x008 => pub fw_status: ReadWrite<u32, FW_STATUS::Register>),
+        /// fw: incremented every main-loop pass; a stuck value means the
+        /// firmware stopped answering.
+        (0x00c => pub heartbeat: ReadWrite<u32>),
+        /// fw: TotalVFs of this board.
+        (0x010 => pub total_vfs: ReadWrite<u32>),
+        /// fw: queue pairs per VF.
+        (0x014 => pub queue_pairs_per_vf: ReadWrite<u32>),
+        /// fw: VFs the firmware serves now (NumVFs once applied).
+        (0x018 => pub vfs_enabled: ReadWrite<u32>),
+        /// fw: the `sriov_seq` last applied.
+        (0x01c => pub sriov_done: ReadWrite<u32>),
+        /// fw: the `pcie_error_seq` last logged.
+        (0x020 => pub pcie_error_done: ReadWrite<u32>),
+        (0x024 => _reserved_fw),
+        /// hw: bumped after any change the firmware should look at (a
+        /// summary doorbell: the firmware scans only when it moved).
+        (0x040 => pub event_seq: ReadWrite<u32>),
+        /// hw: bumped when NumVFs or VF Enable change.
+        (0x044 => pub sriov_seq: ReadWrite<u32>),
+        /// hw: NumVFs and VF Enable as the PF driver wrote them.
+        (0x048 => pub sriov_ctrl: ReadWrite<u32, SRIOV_CTRL::Register>),
+        /// hw: bumped when the hardware refused a host write (e.g. NumVFs
+        /// changed while VF Enable is set).
+        (0x04c => pub pcie_error_seq: ReadWrite<u32>),
+        /// hw: what was refused: [`PcieError`] code in bits 7:0, the
+        /// routing ID in bits 31:16.
+        (0x050 => pub pcie_error: ReadWrite<u32>),
+        (0x054 => _reserved_hw),
+        (0x100 => @END),
+    }
+}
+
+register_structs! {
+    /// One entry of the event ring: what happened, to which function, and
+    /// two words of detail (see the firmware's `admin::Event`).
+    pub EventEntry {
+        (0x0 => pub kind: ReadWrite<u32>),
+        (0x4 => pub vf: ReadWrite<u32>),
+        (0x8 => pub data0: ReadWrite<u32>),
+        (0xc => pub data1: ReadWrite<u32>),
+        (0x10 => @END),
+    }
+}
+
+register_structs! {
+    /// The PF driver's administration channel (the PF BAR shows it at
+    /// `PF_BAR_ADMIN`): one request at a time, and an event ring.
+    pub AdminBlock {
+        /// hw (from the PF driver): the request.
+        (0x000 => pub request: [ReadWrite<u32>; ADMIN_WORDS]),
+        /// hw: words of `request` in use.
+        (0x080 => pub request_len: ReadWrite<u32>),
+        /// hw: bumped when the PF driver rings the doorbell.
+        (0x084 => pub doorbell: ReadWrite<u32>),
+        (0x088 => _reserved0),
+        /// fw: the response to the request `done` names.
+        (0x100 => pub response: [ReadWrite<u32>; ADMIN_WORDS]),
+        /// fw: words of `response` in use.
+        (0x180 => pub response_len: ReadWrite<u32>),
+        /// fw: the `doorbell` value answered.
+        (0x184 => pub done: ReadWrite<u32>),
+        /// fw: events written (free-running; entry = head % EVENT_RING_LEN).
+        (0x188 => pub event_head: ReadWrite<u32>),
+        /// hw (from the PF driver): events consumed (free-running).
+        (0x18c => pub event_tail: ReadWrite<u32>),
+        /// fw: events dropped because the ring was full.
+        (0x190 => pub events_lost: ReadWrite<u32>),
+        (0x194 => _reserved1),
+        /// fw: the ring.
+        (0x200 => pub events: [EventEntry; EVENT_RING_LEN]),
+        (0x1200 => @END),
+    }
+}
+
+register_structs! {
+    /// One VF's mailbox and reset state.
+    pub VfSlot {
+        /// hw: bumped when the VF sets VFMAILBOX.REQ; `request` holds the
+        /// message as the VF wrote it.
+        (0x00 => pub req_seq: ReadWrite<u32>),
+        /// hw: bumped when the VF sets VFMAILBOX.ACK (it read a message).
+        (0x04 => pub vf_ack_seq: ReadWrite<u32>),
+        /// hw: bumped when the VF must be reset; `reset_cause` says why.
+        (0x08 => pub reset_seq: ReadWrite<u32>),
+        /// hw: cause of the last reset request.
+        (0x0c => pub reset_cause: ReadWrite<u32, RESET_CAUSE::Register>),
+        /// hw: bumped when the VF broke the mailbox protocol (wrote the
+        /// buffer without owning it, REQ without VFU).
+        (0x10 => pub violation_seq: ReadWrite<u32>),
+        /// hw: [`MailboxViolation`] code of the last violation.
+        (0x14 => pub violation: ReadWrite<u32>),
+        /// hw: words the VF wrote into the buffer for this request (the
+        /// highest index written since it took the buffer, plus one).
+        (0x18 => pub req_len: ReadWrite<u32>),
+        (0x1c => _reserved_hw),
+        /// hw: the VF's request.
+        (0x20 => pub request: [ReadWrite<u32>; 16]),
+        /// fw: the `req_seq` consumed (the VF sees PFACK).
+        (0x60 => pub req_done: ReadWrite<u32>),
+        /// fw: bumped when `reply` holds a new message (the VF sees PFSTS).
+        (0x64 => pub reply_seq: ReadWrite<u32>),
+        /// fw: words of `reply` in use.
+        (0x68 => pub reply_len: ReadWrite<u32>),
+        /// fw: the `reset_seq` completed (the VF sees RSTI clear, RSTD).
+        (0x6c => pub reset_done: ReadWrite<u32>),
+        /// fw: the `violation_seq` logged.
+        (0x70 => pub violation_done: ReadWrite<u32>),
+        /// fw: VFLINKS as this VF should read it (link-state policy).
+        (0x74 => pub links: ReadWrite<u32>),
+        /// fw: 1 while the firmware serves this VF (VF enabled).
+        (0x78 => pub active: ReadWrite<u32>),
+        (0x7c => _reserved_fw0),
+        /// fw: the message to the VF.
+        (0x80 => pub reply: [ReadWrite<u32>; 16]),
+        (0xc0 => _reserved_fw1),
+        (0x100 => @END),
+    }
+}
+
+register_structs! {
+    /// The whole register part of the window.
+    pub HostInterface {
+        (0x0000 => pub global: Global),
+        (0x0100 => _reserved0),
+        (0x1000 => pub admin: AdminBlock),
+        (0x2200 => _reserved1),
+        (0x4000 => pub vf: [VfSlot; MAX_VFS]),
+        (0x1_4000 => _reserved2),
+        (0x2_0000 => @END),
+    }
+}
+
+/// A host write the hardware refused (`Global::pcie_error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum PcieError {
+    /// NumVFs written while VF Enable is set (ignored, per SR-IOV).
+    NumVfsWhileEnabled = 1,
+    /// NumVFs above TotalVFs (clamped to 0, nothing enabled).
+    NumVfsAboveTotal = 2,
+    /// VF Enable set with NumVFs 0.
+    EnableWithoutVfs = 3,
+}
+
+impl PcieError {
+    pub fn from_code(code: u32) -> Option<Self> {
+        [
+            Self::NumVfsWhileEnabled,
+            Self::NumVfsAboveTotal,
+            Self::EnableWithoutVfs,
+        ]
+        .into_iter()
+        .find(|e| *e as u32 == code)
+    }
+}
+
+/// How a VF broke the mailbox protocol (`VfSlot::violation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum MailboxViolation {
+    /// Wrote VFMBMEM without holding VFU (the write was dropped).
+    WriteWithoutOwnership = 1,
+    /// Set REQ without holding VFU (no message was sent).
+    RequestWithoutOwnership = 2,
+    /// Set REQ while its previous request was still unanswered.
+    RequestWhileBusy = 3,
+}
+
+impl MailboxViolation {
+    pub fn from_code(code: u32) -> Option<Self> {
+        [
+            Self::WriteWithoutOwnership,
+            Self::RequestWithoutOwnership,
+            Self::RequestWhileBusy,
+        ]
+        .into_iter()
+        .find(|e| *e as u32 == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn layout_is_what_the_docs_say() {
+        assert_eq!(size_of::<Global>(), 0x100);
+        assert_eq!(size_of::<EventEntry>(), 0x10);
+        assert_eq!(size_of::<AdminBlock>(), 0x1200);
+        assert_eq!(size_of::<VfSlot>(), 0x100);
+        assert_eq!(size_of::<HostInterface>(), REGISTERS_SIZE);
+        assert_eq!(offset_of!(HostInterface, admin), 0x1000);
+        assert_eq!(offset_of!(HostInterface, vf), 0x4000);
+        assert_eq!(offset_of!(VfSlot, request), 0x20);
+        assert_eq!(offset_of!(VfSlot, reply), 0x80);
+        assert_eq!(offset_of!(AdminBlock, events), 0x200);
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for e in [
+            PcieError::NumVfsWhileEnabled,
+            PcieError::NumVfsAboveTotal,
+            PcieError::EnableWithoutVfs,
+        ] {
+            assert_eq!(PcieError::from_code(e as u32), Some(e));
+        }
+        assert_eq!(PcieError::from_code(0), None);
+        assert_eq!(
+            MailboxViolation::from_code(3),
+            Some(MailboxViolation::RequestWhileBusy)
+        );
+        assert_eq!(MailboxViolation::from_code(9), None);
+    }
+}
