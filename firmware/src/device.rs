@@ -579,9 +579,8 @@ impl<const N: usize> Device<N> {
             Opcode::SetVfVlan => self.admin_set_vlan(vf, req[1], req[2], req[3]),
             Opcode::SetVfRate => {
                 let (min, max) = (req[1], req[2]);
-                if max > admin::MAX_RATE_MBPS || min > admin::MAX_RATE_MBPS {
-                    Status::InvalidArgument
-                } else if max != 0 && min > max {
+                let out_of_range = max > admin::MAX_RATE_MBPS || min > admin::MAX_RATE_MBPS;
+                if out_of_range || (max != 0 && min > max) {
                     Status::InvalidArgument
                 } else {
                     self.vfs[vf].admin.min_tx_rate = min;
