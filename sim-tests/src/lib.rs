@@ -6,8 +6,16 @@
 //! - [`qemu`]: boots an image under QEMU with a timeout and collects its
 //!   decoded log and exit status.
 //!
-//! The hardware model, the host drivers and the in-process runner join these
-//! in the control-plane and data-plane work.
+//! - [`model`]: the hardware model (config space, SR-IOV, FLR, PF and VF
+//!   BARs over the shared window); [`window`]: that window's memory.
+//! - [`drivers`]: the PF driver and an ixgbevf-like VF driver, talking only
+//!   through a [`transport::Transport`].
+//! - [`sim`]: the in-process simulation (model + firmware device logic).
 
 pub mod defmt_log;
+pub mod drivers;
+pub mod model;
 pub mod qemu;
+pub mod sim;
+pub mod transport;
+pub mod window;

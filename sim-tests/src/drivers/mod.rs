@@ -1,0 +1,5 @@
+//! Host drivers: a PF driver shaped like `ip link` and `sriov_numvfs`, and
+//! a VF driver that brings a VF up the way ixgbevf does. They talk to the
+//! device only through a [`crate::transport::Transport`].
+pub mod pf;
+pub mod vf;

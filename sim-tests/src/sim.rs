@@ -1,0 +1,90 @@
+//! The in-process simulation: the hardware model and the firmware's device
+//! logic in one process, stepped deterministically. Time only moves when a
+//! driver waits; the firmware runs after every host write and during every
+//! wait, as a polling firmware on its own core would.
+
+use crate::model::Model;
+use crate::transport::Transport;
+use firmware::device::{Capacities, Device};
+use hal::chip::MAX_VFS;
+
+/// How often the firmware polls while a driver waits.
+pub const FIRMWARE_POLL_NS: u64 = 1_000;
+
+pub struct Sim {
+    pub model: Model,
+    pub device: Box<Device<MAX_VFS>>,
+    /// When false, the firmware does not run (a hung firmware).
+    pub firmware_running: bool,
+}
+
+impl Sim {
+    /// A device with the given capacities, firmware attached and running.
+    pub fn new(caps: Capacities) -> Self {
+        let model = Model::new(caps.total_vfs);
+        let mut device = Box::new(Device::<MAX_VFS>::new(caps));
+        device.attach(model.regs());
+        let mut sim = Sim {
+            model,
+            device,
+            firmware_running: true,
+        };
+        sim.step();
+        sim
+    }
+
+    /// The default board's capacities (qemu-virt).
+    pub fn with_board_capacities() -> Self {
+        Self::new(Capacities::from_board())
+    }
+
+    /// One firmware pass.
+    pub fn step(&mut self) {
+        if self.firmware_running {
+            self.device.poll(self.model.regs(), self.model.now_ns());
+        }
+        self.model.sync();
+    }
+
+    /// Reports an uplink link change to the firmware.
+    pub fn set_uplink(&mut self, up: bool) {
+        self.device.set_uplink(self.model.regs(), up);
+        self.step();
+    }
+}
+
+impl Transport for Sim {
+    fn config_read(&mut self, rid: u16, offset: u16, size: u8) -> u32 {
+        self.model.config_read(rid, offset, size)
+    }
+
+    fn config_write(&mut self, rid: u16, offset: u16, size: u8, value: u32) {
+        self.model.config_write(rid, offset, size, value);
+        self.step();
+    }
+
+    fn bar_read32(&mut self, rid: u16, offset: u32) -> u32 {
+        self.model.bar_read32(rid, offset)
+    }
+
+    fn bar_write32(&mut self, rid: u16, offset: u32, value: u32) {
+        self.model.bar_write32(rid, offset, value);
+        self.step();
+    }
+
+    fn delay_us(&mut self, us: u64) {
+        let mut left = us * 1000;
+        // Long waits do not need a poll per microsecond to be faithful:
+        // the firmware has nothing new to do until the host acts again.
+        let mut polls = 0;
+        while left > 0 && polls < 16 {
+            let d = left.min(FIRMWARE_POLL_NS);
+            self.model.advance(d);
+            left -= d;
+            self.step();
+            polls += 1;
+        }
+        self.model.advance(left);
+        self.step();
+    }
+}

@@ -1,0 +1,18 @@
+//! How a host driver reaches the device: configuration space and BAR
+//! registers of a function (by routing ID), and time. One trait, two
+//! implementations: the in-process simulation ([`crate::sim::Sim`]) and,
+//! for the QEMU co-simulation, the same model behind a shared window.
+
+/// Register access and time, as a driver on a host sees them.
+pub trait Transport {
+    /// Configuration read of 1, 2 or 4 bytes.
+    fn config_read(&mut self, rid: u16, offset: u16, size: u8) -> u32;
+    /// Configuration write of 1, 2 or 4 bytes.
+    fn config_write(&mut self, rid: u16, offset: u16, size: u8, value: u32);
+    /// 32-bit read in the function's BAR0.
+    fn bar_read32(&mut self, rid: u16, offset: u32) -> u32;
+    /// 32-bit write in the function's BAR0.
+    fn bar_write32(&mut self, rid: u16, offset: u32, value: u32);
+    /// Waits (the device keeps running meanwhile).
+    fn delay_us(&mut self, us: u64);
+}
