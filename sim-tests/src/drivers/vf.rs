@@ -78,6 +78,9 @@ pub struct VfDriver {
     sticky: u32,
     pub perm_mac: Option<Mac>,
     pub mc_filter_type: u32,
+    /// The newest API this driver knows (ixgbevf of today: 1.5; older
+    /// kernels: 1.4 or less, and only the legacy mailbox protocol).
+    pub max_api: MbxApi,
 }
 
 impl VfDriver {
@@ -89,6 +92,7 @@ impl VfDriver {
             sticky: 0,
             perm_mac: None,
             mc_filter_type: 0,
+            max_api: MbxApi::V1_5,
         }
     }
 
@@ -266,6 +270,9 @@ impl VfDriver {
     pub fn negotiate_api(&mut self, t: &mut impl Transport) -> Result<MbxApi, VfError> {
         use MbxApi::*;
         for api in [V1_5, V1_4, V1_3, V1_2, V1_1, V1_0] {
+            if api > self.max_api {
+                continue;
+            }
             let reply = self.exchange(t, &[mbx::API_NEGOTIATE, api as u32, 0], 3)?;
             if reply[0] & !CTS == mbx::API_NEGOTIATE | ACK {
                 self.api = api;
@@ -390,11 +397,22 @@ impl VfDriver {
         }
         self.set_multicast(t, &[])?;
         self.set_macvlan(t, 0, Mac::ZERO)?;
-        self.set_vlan(t, 0, true)?;
+        // With a port VLAN the PF refuses VLAN requests; ixgbevf logs the
+        // refused VLAN 0 filter and carries on.
+        match self.set_vlan(t, 0, true) {
+            Ok(()) | Err(VfError::Nack(_)) => {}
+            Err(e) => return Err(e),
+        }
         self.set_lpe(t, 1518)?;
         let mac = pf_mac.unwrap_or_else(|| self.chosen_mac());
         self.set_mac(t, mac)?;
-        let link_enabled = self.get_link_state(t)?;
+        // Before API 1.2 the PF refuses GET_LINK_STATE; the link is then
+        // taken as enabled, as ixgbevf does.
+        let link_enabled = match self.get_link_state(t) {
+            Ok(enabled) => enabled,
+            Err(VfError::Nack(_)) => true,
+            Err(e) => return Err(e),
+        };
         Ok(BringUp {
             mac,
             mac_from_pf: pf_mac.is_some(),
