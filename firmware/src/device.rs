@@ -159,6 +159,35 @@ impl<const N: usize> Device<N> {
         &self.pools
     }
 
+    /// Recounts what every VF holds against the pools' books. A mismatch
+    /// is a leak or a double free; tests run this after every step.
+    pub fn audit(&self) -> Result<(), &'static str> {
+        let vfs = &self.vfs[..usize::from(self.enabled)];
+        let macs: usize = vfs
+            .iter()
+            .map(|v| usize::from(v.oper.mac.is_some()) + v.oper.macvlans.len())
+            .sum();
+        if macs != self.pools.mac.used as usize {
+            return Err("MAC filter pool out of balance");
+        }
+        let mc: usize = vfs.iter().map(|v| v.oper.mc_hashes.len()).sum();
+        if mc != self.pools.multicast.used as usize {
+            return Err("multicast pool out of balance");
+        }
+        let mut distinct = 0;
+        for vid in 0..4096u16 {
+            let users = vfs.iter().filter(|v| v.oper.vlans.contains(vid)).count();
+            if users != usize::from(self.pools.vlan.users(vid)) {
+                return Err("VLAN reference counts out of balance");
+            }
+            distinct += usize::from(users > 0);
+        }
+        if distinct != self.pools.vlan.pool.used as usize {
+            return Err("VLAN pool out of balance");
+        }
+        Ok(())
+    }
+
     pub fn bridge_mode(&self) -> BridgeMode {
         self.bridge
     }
