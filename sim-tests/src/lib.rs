@@ -11,11 +11,13 @@
 //! - [`drivers`]: the PF driver and an ixgbevf-like VF driver, talking only
 //!   through a [`transport::Transport`].
 //! - [`sim`]: the in-process simulation (model + firmware device logic).
+//! - [`scenario`]: scenario files run through the drivers, JSON per step.
 
 pub mod defmt_log;
 pub mod drivers;
 pub mod model;
 pub mod qemu;
+pub mod scenario;
 pub mod sim;
 pub mod transport;
 pub mod window;

@@ -43,6 +43,13 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Run a scenario file in the in-process simulation: one JSON object
+    /// per step, then a summary; exit status 1 on any mismatch.
+    Sim {
+        /// The scenario (see docs/scenarios.md), e.g.
+        /// sim-tests/scenarios/vf-bring-up.toml.
+        scenario: PathBuf,
+    },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
     /// List the boards in board-configs/.
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
             append,
             timeout,
         } => run(&image, forever, append, timeout),
+        Cmd::Sim { scenario } => sim(&scenario),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {
             for name in board_config::board_names() {
@@ -88,6 +96,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn sim(path: &Path) -> Result<ExitCode> {
+    use sim_tests::scenario;
+    let (sc, reports) = scenario::run_in_process(path, |r| println!("{}", r.to_json()))?;
+    let summary = scenario::summary_json(&sc, &reports);
+    println!("{summary}");
+    Ok(if summary["failed"] == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn run(

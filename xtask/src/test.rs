@@ -80,6 +80,7 @@ pub fn run_all() -> Result<ExitCode> {
         )
     });
     host_tests(&mut s);
+    scenarios(&mut s);
 
     let qemu_ready = setup::ensure_qemu();
     let default_image = ImageArgs {
@@ -176,6 +177,47 @@ fn count_before(text: &str, label: &str) -> usize {
                 .ok()
         })
         .unwrap_or(0)
+}
+
+/// Every scenario in sim-tests/scenarios, in-process, one check each.
+fn scenarios(s: &mut Summary) {
+    let dir = workspace_root().join("sim-tests/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        s.record(
+            "scenarios",
+            Instant::now(),
+            Err(anyhow::anyhow!("no scenario files in {}", dir.display())),
+        );
+    }
+    for f in files {
+        let name = format!(
+            "scenario {} (in-process)",
+            f.file_stem().unwrap_or_default().to_string_lossy()
+        );
+        s.check(&name, || {
+            let (sc, reports) = sim_tests::scenario::run_in_process(&f, |_| {})?;
+            let failed: Vec<String> = reports
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| r.to_json().to_string())
+                .collect();
+            anyhow::ensure!(
+                failed.is_empty(),
+                "{} step(s) failed:\n{}",
+                failed.len(),
+                failed.join("\n")
+            );
+            Ok(format!("{} steps", sc.steps.len()))
+        });
+    }
 }
 
 /// One QEMU boot of the image and what it must show.
