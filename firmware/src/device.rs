@@ -75,7 +75,15 @@ struct Progress {
     violation_done: u32,
     vf_ack_seen: u32,
     reply_seq: u32,
+    /// A message was posted that the VF has not acknowledged yet.
+    unacked: bool,
 }
+
+// The per-VF state must fit the board's static-RAM budget.
+const _: () = assert!(
+    core::mem::size_of::<Vf>() + core::mem::size_of::<Progress>()
+        <= hal::board::budget::PER_VF_BYTES
+);
 
 /// The SR-IOV device with room for `N` VFs.
 pub struct Device<const N: usize> {
@@ -114,6 +122,7 @@ impl<const N: usize> Device<N> {
                 violation_done: 0,
                 vf_ack_seen: 0,
                 reply_seq: 0,
+                unacked: false,
             }; N],
             pools: Pools::new(caps.mac_filters, caps.vlan_filters, caps.multicast_hashes),
             enabled: 0,
@@ -267,6 +276,15 @@ impl<const N: usize> Device<N> {
         fwlog::info!("uplink link {}", if up { "up" } else { "down" });
         self.post_event(hw, Event::LinkChange { vf: NO_VF, up });
         self.refresh_links(hw);
+        // Tell the VFs whose link follows the uplink (a ping with CTS: the
+        // driver re-reads VFLINKS).
+        for i in 0..usize::from(self.enabled) {
+            let v = &self.vfs[i];
+            if v.lifecycle.clear_to_send() && v.admin.link_state == LinkState::Auto {
+                self.queue_control(i);
+            }
+        }
+        self.deliver_controls(hw);
     }
 
     fn scan(&mut self, hw: &HostInterface) {
@@ -401,6 +419,7 @@ impl<const N: usize> Device<N> {
         let ack_seq = slot.vf_ack_seq.get();
         if ack_seq != self.progress[i].vf_ack_seen {
             self.progress[i].vf_ack_seen = ack_seq;
+            self.progress[i].unacked = false;
             // As ixgbe does: a VF that acks while not clear to send is told
             // NACK, which makes its driver reset.
             if !self.vfs[i].lifecycle.clear_to_send() {
@@ -461,19 +480,22 @@ impl<const N: usize> Device<N> {
         slot.reply_len.set(reply.len as u32);
         let p = &mut self.progress[i];
         p.reply_seq = p.reply_seq.wrapping_add(1);
+        p.unacked = true;
         fence(Ordering::Release);
         slot.reply_seq.set(p.reply_seq);
     }
 
-    /// Control messages wait until the VF has no request in flight, so a
-    /// ping never lands where the VF expects a reply.
+    /// Control messages wait until the VF has no request in flight and has
+    /// acknowledged the last message, so a ping never lands where the VF
+    /// expects a reply (the race that makes ixgbevf resets fail on Linux).
     fn deliver_controls(&mut self, hw: &HostInterface) {
         let mut still = false;
         for i in 0..usize::from(self.enabled) {
             let Some(word) = self.vfs[i].pending_control else {
                 continue;
             };
-            if hw.vf[i].req_seq.get() != self.progress[i].req_done {
+            let p = &self.progress[i];
+            if hw.vf[i].req_seq.get() != p.req_done || p.unacked {
                 still = true;
                 continue;
             }

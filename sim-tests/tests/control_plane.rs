@@ -582,3 +582,43 @@ fn heartbeat_moves_while_the_firmware_runs() {
     sim.delay_us(100);
     assert_eq!(pf.heartbeat(&mut sim), pf.heartbeat(&mut sim));
 }
+
+#[test]
+fn a_ping_never_overwrites_an_unread_reply() {
+    use hal::ixgbe::mbx::{ACK, CTS, GET_QUEUES, PF_CONTROL_MSG};
+    let (mut sim, mut pf) = setup(1);
+    let mut vf = vf_driver(&mut sim, &pf, 0);
+    vf.max_api = MbxApi::V1_4; // legacy mailbox: the VF reads when it wants
+    vf.bring_up(&mut sim).unwrap();
+    vf.write_msg(&mut sim, &[GET_QUEUES, 0, 0, 0, 0]).unwrap();
+    // The firmware has replied; the VF has not read it yet. The PF pings.
+    pf.ping_vfs(&mut sim).unwrap();
+    sim.delay_us(1000);
+    let reply = vf.read_msg(&mut sim, 5).unwrap();
+    assert_eq!(reply[0], GET_QUEUES | ACK | CTS, "the reply, not the ping");
+    // Once the reply is acknowledged, the ping is delivered.
+    sim.delay_us(10);
+    let ping = vf.read_msg(&mut sim, 1).unwrap();
+    assert_eq!(ping[0], PF_CONTROL_MSG | CTS);
+}
+
+#[test]
+fn uplink_change_pings_vfs_that_follow_it() {
+    use hal::ixgbe::mbx::{CTS, PF_CONTROL_MSG};
+    use hal::ixgbe::vfreg::MBX_PFSTS;
+    let (mut sim, mut pf) = setup(2);
+    let mut a = vf_driver(&mut sim, &pf, 0);
+    let mut b = vf_driver(&mut sim, &pf, 1);
+    a.bring_up(&mut sim).unwrap();
+    b.bring_up(&mut sim).unwrap();
+    pf.set_vf_link_state(&mut sim, 1, LinkState::Enable)
+        .unwrap();
+    sim.set_uplink(false);
+    assert_ne!(a.read_mailbox(&mut sim) & MBX_PFSTS, 0, "auto: told");
+    assert_eq!(a.read_msg(&mut sim, 1).unwrap()[0], PF_CONTROL_MSG | CTS);
+    assert_eq!(
+        b.read_mailbox(&mut sim) & MBX_PFSTS,
+        0,
+        "enable: not affected"
+    );
+}
