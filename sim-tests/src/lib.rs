@@ -7,7 +7,8 @@
 //!   decoded log and exit status.
 //!
 //! - [`model`]: the hardware model (config space, SR-IOV, FLR, PF and VF
-//!   BARs over the shared window); [`window`]: that window's memory.
+//!   BARs over the shared window); [`window`]: that window's memory;
+//!   [`hostmem`]: host memory behind per-function IOMMU windows.
 //! - [`drivers`]: the PF driver and an ixgbevf-like VF driver, talking only
 //!   through a [`transport::Transport`].
 //! - [`sim`]: the in-process simulation (model + firmware device logic).
@@ -15,6 +16,7 @@
 
 pub mod defmt_log;
 pub mod drivers;
+pub mod hostmem;
 pub mod model;
 pub mod qemu;
 pub mod scenario;

@@ -87,4 +87,16 @@ impl Transport for Sim {
         self.model.advance(left);
         self.step();
     }
+
+    fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {
+        self.model.dma_alloc(rid, len, align)
+    }
+
+    fn dma_write(&mut self, addr: u64, data: &[u8]) -> bool {
+        self.model.host_memory.write(addr, data)
+    }
+
+    fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        self.model.host_memory.read(addr, buf)
+    }
 }

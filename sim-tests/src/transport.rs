@@ -15,4 +15,11 @@ pub trait Transport {
     fn bar_write32(&mut self, rid: u16, offset: u32, value: u32);
     /// Waits (the device keeps running meanwhile).
     fn delay_us(&mut self, us: u64);
+    /// Allocates host memory the device may reach for function `rid`
+    /// (inside that function's IOMMU window); `None` when it is full.
+    fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64>;
+    /// Writes host memory (the driver's side of DMA). False if outside.
+    fn dma_write(&mut self, addr: u64, data: &[u8]) -> bool;
+    /// Reads host memory. False if outside.
+    fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool;
 }

@@ -622,3 +622,21 @@ fn uplink_change_pings_vfs_that_follow_it() {
         "enable: not affected"
     );
 }
+
+#[test]
+fn dma_memory_is_allocated_in_the_functions_window() {
+    let (mut sim, mut pf) = setup(2);
+    let rid0 = pf.vf_rid(&mut sim, 0);
+    let rid1 = pf.vf_rid(&mut sim, 1);
+    let a = sim.dma_alloc(rid0, 4096, 4096).unwrap();
+    let b = sim.dma_alloc(rid1, 4096, 4096).unwrap();
+    let w0 = sim.model.dma_window(rid0).unwrap();
+    assert!(w0.contains(a, 4096) && !w0.contains(b, 1));
+    assert!(sim.dma_write(a, b"frame"));
+    let mut buf = [0u8; 5];
+    assert!(sim.dma_read(a, &mut buf));
+    assert_eq!(&buf, b"frame");
+    let gone = pf.vf_rid(&mut sim, 2);
+    assert_eq!(sim.dma_alloc(gone, 64, 64), None, "no such VF");
+    let _ = pf.events(&mut sim);
+}

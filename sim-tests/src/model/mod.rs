@@ -12,6 +12,7 @@
 
 pub mod config;
 
+use crate::hostmem::{DmaWindow, HostMemory};
 use crate::window::Window;
 use config::*;
 use hal::chip::SRIOV_CTRL;
@@ -108,6 +109,8 @@ pub struct Model {
     sys_page_size: u32,
     vf_bar0: Bar,
     vfs: Vec<VfHw>,
+    /// Host memory behind the per-function IOMMU windows.
+    pub host_memory: HostMemory,
     pub counters: ModelCounters,
 }
 
@@ -133,6 +136,7 @@ impl Model {
                 size: VF_BAR0_SIZE,
             },
             vfs: vec![VfHw::default(); usize::from(total_vfs)],
+            host_memory: HostMemory::new(total_vfs),
             counters: ModelCounters::default(),
         }
     }
@@ -173,6 +177,23 @@ impl Model {
         let first = PF_RID + first_vf_offset(self.num_vfs);
         let n = rid.checked_sub(first)? / VF_STRIDE;
         (rid >= first && n < self.vfs_present()).then_some(Some(usize::from(n)))
+    }
+
+    /// The IOMMU window of a function that exists now.
+    pub fn dma_window(&self, rid: u16) -> Option<DmaWindow> {
+        match self.function(rid)? {
+            None => self.host_memory.window(0),
+            Some(n) => self.host_memory.window(1 + n),
+        }
+    }
+
+    /// Allocates host memory in the function's window.
+    pub fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {
+        let f = match self.function(rid)? {
+            None => 0,
+            Some(n) => 1 + n,
+        };
+        self.host_memory.alloc(f, len, align)
     }
 
     fn bump_event(&self) {

@@ -1,0 +1,143 @@
+//! Host memory as the device sees it through its IOMMU: one window per
+//! function (the PF and each VF), allocated by that function's driver. The
+//! device may only touch a function's memory inside that function's window;
+//! the check is `HostMemory::window_of`.
+
+/// Bytes of host memory per function window.
+pub const WINDOW_SIZE: u64 = 1 << 20;
+/// Where host memory starts in the (simulated) physical address space.
+pub const BASE: u64 = 0x1_0000_0000;
+
+/// A function's IOMMU window: `[start, start + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaWindow {
+    pub start: u64,
+    pub size: u64,
+}
+
+impl DmaWindow {
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.start && len <= self.size && addr - self.start <= self.size - len
+    }
+}
+
+/// Host memory: function `f` (0 = PF, 1 + n = VF n) owns window `f`.
+pub struct HostMemory {
+    bytes: Vec<u8>,
+    next: Vec<u64>,
+}
+
+impl HostMemory {
+    /// Memory for the PF and `vfs` VFs (zero pages cost nothing until used).
+    pub fn new(vfs: u16) -> Self {
+        let functions = 1 + usize::from(vfs);
+        HostMemory {
+            bytes: vec![0; functions * WINDOW_SIZE as usize],
+            next: vec![0; functions],
+        }
+    }
+
+    /// Function index → its window.
+    pub fn window(&self, function: usize) -> Option<DmaWindow> {
+        (function < self.next.len()).then(|| DmaWindow {
+            start: BASE + function as u64 * WINDOW_SIZE,
+            size: WINDOW_SIZE,
+        })
+    }
+
+    /// Allocates `len` bytes aligned to `align` (a power of two) in the
+    /// function's window; `None` when it is full.
+    pub fn alloc(&mut self, function: usize, len: u64, align: u64) -> Option<u64> {
+        let w = self.window(function)?;
+        if len == 0 || !align.is_power_of_two() {
+            return None;
+        }
+        let offset = self.next[function].checked_next_multiple_of(align)?;
+        if offset.checked_add(len)? > w.size {
+            return None;
+        }
+        self.next[function] = offset + len;
+        Some(w.start + offset)
+    }
+
+    /// Forgets a function's allocations (its driver went away).
+    pub fn reset(&mut self, function: usize) {
+        if let Some(w) = self.window(function) {
+            self.next[function] = 0;
+            let s = (w.start - BASE) as usize;
+            self.bytes[s..s + w.size as usize].fill(0);
+        }
+    }
+
+    fn range(&self, addr: u64, len: usize) -> Option<std::ops::Range<usize>> {
+        let start = usize::try_from(addr.checked_sub(BASE)?).ok()?;
+        let end = start.checked_add(len)?;
+        (end <= self.bytes.len()).then_some(start..end)
+    }
+
+    /// Host-side write (a driver filling a buffer). False if outside memory.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        match self.range(addr, data.len()) {
+            Some(r) => {
+                self.bytes[r].copy_from_slice(data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Host-side read. False if outside memory.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        match self.range(addr, buf.len()) {
+            Some(r) => {
+                buf.copy_from_slice(&self.bytes[r]);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_stay_in_their_window() {
+        let mut m = HostMemory::new(2);
+        let a = m.alloc(1, 100, 64).unwrap();
+        let b = m.alloc(1, 100, 4096).unwrap();
+        let w = m.window(1).unwrap();
+        assert!(w.contains(a, 100) && w.contains(b, 100));
+        assert_eq!(b % 4096, 0);
+        assert!(b >= a + 100, "no overlap");
+        assert!(!m.window(2).unwrap().contains(a, 1), "not VF 1's");
+        assert_eq!(m.alloc(1, WINDOW_SIZE, 1), None, "full");
+        assert_eq!(m.alloc(3, 1, 1), None, "no such function");
+        assert_eq!(m.alloc(0, 0, 1), None, "empty");
+    }
+
+    #[test]
+    fn reads_and_writes_round_trip() {
+        let mut m = HostMemory::new(1);
+        let a = m.alloc(0, 8, 8).unwrap();
+        assert!(m.write(a, &[1, 2, 3, 4]));
+        let mut buf = [0; 4];
+        assert!(m.read(a, &mut buf));
+        assert_eq!(buf, [1, 2, 3, 4]);
+        assert!(!m.read(BASE - 1, &mut buf), "below memory");
+        assert!(!m.write(BASE + 2 * WINDOW_SIZE, &[0]), "above memory");
+    }
+
+    #[test]
+    fn window_bounds() {
+        let w = DmaWindow {
+            start: 0x1000,
+            size: 0x100,
+        };
+        assert!(w.contains(0x1000, 0x100));
+        assert!(!w.contains(0x1001, 0x100));
+        assert!(!w.contains(0xfff, 1));
+        assert!(!w.contains(0x1000, u64::MAX));
+    }
+}
