@@ -38,6 +38,12 @@ pub enum Opcode {
     /// Restore one VF's administered settings to the defaults (VF number
     /// 0xffff: all VFs).
     ResetVfConfig = 0x0d,
+    /// [1..2] the PF's own MAC (VFs reach the PF through the switch).
+    SetPfMac = 0x0e,
+    /// → drops by reason for a port: VF number, [`PF_PORT`] or
+    /// [`UPLINK_PORT`]; one word per reason (low 32 bits), in
+    /// `DropReason` order.
+    GetDrops = 0x0f,
 }
 
 impl Opcode {
@@ -57,6 +63,8 @@ impl Opcode {
             SetBridgeMode,
             PingVfs,
             ResetVfConfig,
+            SetPfMac,
+            GetDrops,
         ]
         .into_iter()
         .find(|o| *o as u16 == v)
@@ -67,7 +75,7 @@ impl Opcode {
         match self {
             Opcode::GetInfo | Opcode::GetVfConfig | Opcode::GetVfStats => 1,
             Opcode::PingVfs | Opcode::ResetVfConfig => 1,
-            Opcode::SetVfMac | Opcode::SetVfRate => 3,
+            Opcode::SetVfMac | Opcode::SetVfRate | Opcode::SetPfMac => 3,
             Opcode::SetVfVlan => 4,
             _ => 2,
         }
@@ -77,7 +85,12 @@ impl Opcode {
     pub const fn takes_vf(self) -> bool {
         !matches!(
             self,
-            Opcode::GetInfo | Opcode::SetBridgeMode | Opcode::PingVfs | Opcode::ResetVfConfig
+            Opcode::GetInfo
+                | Opcode::SetBridgeMode
+                | Opcode::PingVfs
+                | Opcode::ResetVfConfig
+                | Opcode::SetPfMac
+                | Opcode::GetDrops
         )
     }
 }
@@ -120,6 +133,10 @@ impl Status {
 
 /// The VF field value that means "all VFs" (ResetVfConfig).
 pub const ALL_VFS: u16 = 0xffff;
+/// GetDrops: the PF's own port.
+pub const PF_PORT: u16 = 0xfffe;
+/// GetDrops: the uplink.
+pub const UPLINK_PORT: u16 = 0xfffd;
 
 /// Bridge modes (`bridge link set ... hwmode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! On the wire an event is four words: kind, VF (0-based; 0xffff when the
 //! event is not about one VF), and two words of detail.
 
+use crate::device::QueueFault;
 use crate::mac::Mac;
 use crate::mailbox::Refusal;
 use crate::pools::PoolKind;
@@ -57,6 +58,16 @@ pub enum Event {
     SriovChanged { num_vfs: u16 },
     /// kind 10: the hardware refused a config write; data0 = error, data1 = routing ID.
     PcieError { error: PcieError, rid: u16 },
+    /// kind 11: a queue stopped; data0 = queue | 0x100 if Tx, data1 = fault.
+    QueueFault {
+        vf: u16,
+        queue: u8,
+        tx: bool,
+        fault: QueueFault,
+    },
+    /// kind 12: spoofed frames dropped (sent at counts 1, 2, 4, 8, ...);
+    /// data0 = 1 for MAC, 2 for VLAN; data1 = count.
+    SpoofDrops { vf: u16, mac: bool, count: u32 },
 }
 
 impl Event {
@@ -88,6 +99,18 @@ impl Event {
             Event::LinkChange { vf, up } => [8, vf32(vf), u32::from(up), 0],
             Event::SriovChanged { num_vfs } => [9, vf32(NO_VF), u32::from(num_vfs), 0],
             Event::PcieError { error, rid } => [10, vf32(NO_VF), error as u32, u32::from(rid)],
+            Event::QueueFault {
+                vf,
+                queue,
+                tx,
+                fault,
+            } => [
+                11,
+                vf32(vf),
+                u32::from(queue) | u32::from(tx) << 8,
+                fault as u32,
+            ],
+            Event::SpoofDrops { vf, mac, count } => [12, vf32(vf), if mac { 1 } else { 2 }, count],
         }
     }
 
@@ -104,6 +127,8 @@ impl Event {
             8 => "link-change",
             9 => "sriov-changed",
             10 => "pcie-error",
+            11 => "queue-fault",
+            12 => "spoof-drops",
             _ => "unknown",
         }
     }

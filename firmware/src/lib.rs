@@ -14,9 +14,13 @@
 
 pub mod admin;
 pub mod boot;
+pub mod classifier;
+pub mod dataplane;
 pub mod device;
 pub mod events;
+pub mod frame;
 pub mod mac;
 pub mod mailbox;
 pub mod pools;
+pub mod rss;
 pub mod vf;

@@ -218,20 +218,6 @@ pub struct MailboxCounters {
     pub xcast_downgrades: u32,
 }
 
-/// Traffic counters as `ip -s link` shows them per VF (filled by the data
-/// path).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TrafficCounters {
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_multicast: u64,
-    pub rx_broadcast: u64,
-    pub rx_dropped: u64,
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_dropped: u64,
-}
-
 /// One VF.
 #[derive(Clone)]
 pub struct Vf {
@@ -239,7 +225,6 @@ pub struct Vf {
     pub admin: AdminConfig,
     pub oper: OperConfig,
     pub mailbox: MailboxCounters,
-    pub traffic: TrafficCounters,
     /// A control message waits for the mailbox to be idle.
     pub pending_control: Option<u32>,
 }
@@ -258,16 +243,6 @@ impl Vf {
             violations: 0,
             resets: 0,
             xcast_downgrades: 0,
-        },
-        traffic: TrafficCounters {
-            rx_bytes: 0,
-            rx_packets: 0,
-            rx_multicast: 0,
-            rx_broadcast: 0,
-            rx_dropped: 0,
-            tx_bytes: 0,
-            tx_packets: 0,
-            tx_dropped: 0,
         },
         pending_control: None,
     };

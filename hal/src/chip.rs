@@ -28,8 +28,12 @@ pub const MAX_VFS: usize = 256;
 pub const ADMIN_WORDS: usize = 32;
 /// Entries in the firmware-to-PF event ring.
 pub const EVENT_RING_LEN: usize = 256;
+/// Functions with a block in the window: the PF (0) and VFs 1..=MAX_VFS.
+pub const MAX_FUNCTIONS: usize = MAX_VFS + 1;
+/// Queue pairs a function's block has room for (the 82599 VF map's 8).
+pub const MAX_QUEUES: usize = 8;
 /// Size of the register part of the window; the rest is host memory for DMA.
-pub const REGISTERS_SIZE: usize = 0x2_0000;
+pub const REGISTERS_SIZE: usize = 0x8_0000;
 
 register_bitfields! [u32,
     /// Firmware status (fw).
@@ -92,7 +96,10 @@ register_structs! {
         /// hw: what was refused: [`PcieError`] code in bits 7:0, the
         /// routing ID in bits 31:16.
         (0x050 => pub pcie_error: ReadWrite<u32>),
-        (0x054 => _reserved_hw),
+        /// hw: bumped on every Tx tail write of any function (the summary
+        /// doorbell; each function's block has its own).
+        (0x054 => pub tx_doorbell_seq: ReadWrite<u32>),
+        (0x058 => _reserved_hw),
         (0x100 => @END),
     }
 }
@@ -185,6 +192,65 @@ register_structs! {
 }
 
 register_structs! {
+    /// One queue pair as the driver programmed it (hw: mirrored from the
+    /// function's 82599 queue registers) and as the firmware progresses.
+    pub QueueRegs {
+        /// hw: Rx ring base (RDBAL/RDBAH), length in bytes (RDLEN).
+        (0x00 => pub rdbal: ReadWrite<u32>),
+        (0x04 => pub rdbah: ReadWrite<u32>),
+        (0x08 => pub rdlen: ReadWrite<u32>),
+        /// hw: Rx tail: the driver posted buffers up to here.
+        (0x0c => pub rdt: ReadWrite<u32>),
+        /// hw: SRRCTL (buffer size in KiB, bits 6:0; DROP_EN).
+        (0x10 => pub srrctl: ReadWrite<u32>),
+        /// hw: RXDCTL (ENABLE 0x0200_0000, VME 0x4000_0000).
+        (0x14 => pub rxdctl: ReadWrite<u32>),
+        /// hw: Tx ring base, length, tail, TXDCTL.
+        (0x18 => pub tdbal: ReadWrite<u32>),
+        (0x1c => pub tdbah: ReadWrite<u32>),
+        (0x20 => pub tdlen: ReadWrite<u32>),
+        (0x24 => pub tdt: ReadWrite<u32>),
+        (0x28 => pub txdctl: ReadWrite<u32>),
+        (0x2c => _reserved_hw),
+        /// fw: Rx head (RDH): descriptors up to here are written back.
+        (0x30 => pub rdh: ReadWrite<u32>),
+        /// fw: Tx head (TDH): descriptors up to here are done.
+        (0x34 => pub tdh: ReadWrite<u32>),
+        /// fw: bumped when Rx / Tx descriptors complete (interrupt causes).
+        (0x38 => pub rx_done_seq: ReadWrite<u32>),
+        (0x3c => pub tx_done_seq: ReadWrite<u32>),
+        (0x40 => @END),
+    }
+}
+
+register_structs! {
+    /// A function's data-path block: its queues, its IOMMU window, its
+    /// counters.
+    pub FunctionBlock {
+        (0x000 => pub queues: [QueueRegs; MAX_QUEUES]),
+        /// hw: bumped when the driver writes a Tx tail (a doorbell).
+        (0x200 => pub tx_doorbell_seq: ReadWrite<u32>),
+        /// hw: the function's IOMMU window in host memory.
+        (0x204 => pub dma_base_lo: ReadWrite<u32>),
+        (0x208 => pub dma_base_hi: ReadWrite<u32>),
+        (0x20c => pub dma_size: ReadWrite<u32>),
+        (0x210 => _reserved_hw),
+        /// fw: good packets received / transmitted (VFGPRC / VFGPTC).
+        (0x240 => pub gprc: ReadWrite<u32>),
+        (0x244 => pub gptc: ReadWrite<u32>),
+        /// fw: good octets received / transmitted, 36 bits (VFGORC / VFGOTC).
+        (0x248 => pub gorc_lsb: ReadWrite<u32>),
+        (0x24c => pub gorc_msb: ReadWrite<u32>),
+        (0x250 => pub gotc_lsb: ReadWrite<u32>),
+        (0x254 => pub gotc_msb: ReadWrite<u32>),
+        /// fw: multicast packets received (VFMPRC).
+        (0x258 => pub mprc: ReadWrite<u32>),
+        (0x25c => _reserved_fw),
+        (0x400 => @END),
+    }
+}
+
+register_structs! {
     /// The whole register part of the window.
     pub HostInterface {
         (0x0000 => pub global: Global),
@@ -193,7 +259,10 @@ register_structs! {
         (0x2200 => _reserved1),
         (0x4000 => pub vf: [VfSlot; MAX_VFS]),
         (0x1_4000 => _reserved2),
-        (0x2_0000 => @END),
+        /// Function f's data path (0 = PF, 1 + n = VF n).
+        (0x2_0000 => pub function: [FunctionBlock; MAX_FUNCTIONS]),
+        (0x6_0400 => _reserved3),
+        (0x8_0000 => @END),
     }
 }
 
@@ -264,6 +333,9 @@ mod tests {
         assert_eq!(offset_of!(VfSlot, request), 0x20);
         assert_eq!(offset_of!(VfSlot, reply), 0x80);
         assert_eq!(offset_of!(AdminBlock, events), 0x200);
+        assert_eq!(size_of::<QueueRegs>(), 0x40);
+        assert_eq!(size_of::<FunctionBlock>(), 0x400);
+        assert_eq!(offset_of!(HostInterface, function), 0x2_0000);
     }
 
     #[test]

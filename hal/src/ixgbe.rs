@@ -45,6 +45,115 @@ pub mod vfreg {
     pub const MBX_R2C: u32 = MBX_PFSTS | MBX_PFACK | MBX_RSTD;
 }
 
+/// The 82599 VF queue and statistics registers (VF BAR0).
+pub mod queuereg {
+    pub const fn rdbal(q: u32) -> u32 {
+        0x1000 + 0x40 * q
+    }
+    pub const fn rdbah(q: u32) -> u32 {
+        0x1004 + 0x40 * q
+    }
+    pub const fn rdlen(q: u32) -> u32 {
+        0x1008 + 0x40 * q
+    }
+    pub const fn rdh(q: u32) -> u32 {
+        0x1010 + 0x40 * q
+    }
+    pub const fn srrctl(q: u32) -> u32 {
+        0x1014 + 0x40 * q
+    }
+    pub const fn rdt(q: u32) -> u32 {
+        0x1018 + 0x40 * q
+    }
+    pub const fn rxdctl(q: u32) -> u32 {
+        0x1028 + 0x40 * q
+    }
+    pub const fn tdbal(q: u32) -> u32 {
+        0x2000 + 0x40 * q
+    }
+    pub const fn tdbah(q: u32) -> u32 {
+        0x2004 + 0x40 * q
+    }
+    pub const fn tdlen(q: u32) -> u32 {
+        0x2008 + 0x40 * q
+    }
+    pub const fn tdh(q: u32) -> u32 {
+        0x2010 + 0x40 * q
+    }
+    pub const fn tdt(q: u32) -> u32 {
+        0x2018 + 0x40 * q
+    }
+    pub const fn txdctl(q: u32) -> u32 {
+        0x2028 + 0x40 * q
+    }
+    pub const fn tdwbal(q: u32) -> u32 {
+        0x2038 + 0x40 * q
+    }
+    pub const fn tdwbah(q: u32) -> u32 {
+        0x203c + 0x40 * q
+    }
+
+    pub const VFGPRC: u32 = 0x101c;
+    pub const VFGORC_LSB: u32 = 0x1020;
+    pub const VFGORC_MSB: u32 = 0x1024;
+    pub const VFMPRC: u32 = 0x1034;
+    pub const VFGPTC: u32 = 0x201c;
+    pub const VFGOTC_LSB: u32 = 0x2020;
+    pub const VFGOTC_MSB: u32 = 0x2024;
+
+    pub const RXDCTL_ENABLE: u32 = 0x0200_0000;
+    pub const RXDCTL_VME: u32 = 0x4000_0000;
+    pub const TXDCTL_ENABLE: u32 = 0x0200_0000;
+    pub const TXDCTL_SWFLSH: u32 = 0x0400_0000;
+    /// SRRCTL: packet buffer size in KiB (bits 6:0), descriptor type
+    /// "advanced one buffer", drop when no descriptors.
+    pub const SRRCTL_BSIZEPKT_MASK: u32 = 0x7f;
+    pub const SRRCTL_DESCTYPE_ADV_ONEBUF: u32 = 0x0200_0000;
+    pub const SRRCTL_DROP_EN: u32 = 0x1000_0000;
+}
+
+/// 82599 advanced descriptors (16 bytes each, little-endian in host memory).
+pub mod desc {
+    pub const SIZE: usize = 16;
+
+    // Rx write-back: word 0 = pkt_info (15:0) | hdr_info (31:16); word 1 =
+    // RSS hash; word 2 = status/error; word 3 = length (15:0) | VLAN (31:16).
+    pub const RX_STAT_DD: u32 = 0x01;
+    pub const RX_STAT_EOP: u32 = 0x02;
+    pub const RX_STAT_VP: u32 = 0x08;
+    pub const RX_STAT_L4CS: u32 = 0x20;
+    pub const RX_STAT_IPCS: u32 = 0x40;
+    /// Looped back from a local pool (VEB).
+    pub const RX_STAT_LB: u32 = 0x4_0000;
+    /// pkt_info: RSS type (3:0) and packet type bits.
+    pub const RSS_TYPE_TCP_IPV4: u32 = 0x1;
+    pub const RSS_TYPE_IPV4: u32 = 0x2;
+    pub const RSS_TYPE_TCP_IPV6: u32 = 0x3;
+    pub const RSS_TYPE_IPV6: u32 = 0x5;
+    pub const RSS_TYPE_UDP_IPV4: u32 = 0x7;
+    pub const RSS_TYPE_UDP_IPV6: u32 = 0x8;
+    pub const PKTTYPE_IPV4: u32 = 0x10;
+    pub const PKTTYPE_IPV6: u32 = 0x40;
+    pub const PKTTYPE_TCP: u32 = 0x100;
+    pub const PKTTYPE_UDP: u32 = 0x200;
+
+    // Tx: word 2 = cmd_type_len, word 3 = olinfo_status.
+    pub const TX_LEN_MASK: u32 = 0xffff;
+    pub const TX_DTYP_MASK: u32 = 0x00f0_0000;
+    pub const TX_DTYP_CTXT: u32 = 0x0020_0000;
+    pub const TX_DTYP_DATA: u32 = 0x0030_0000;
+    pub const TX_CMD_EOP: u32 = 0x0100_0000;
+    pub const TX_CMD_IFCS: u32 = 0x0200_0000;
+    pub const TX_CMD_RS: u32 = 0x0800_0000;
+    pub const TX_CMD_DEXT: u32 = 0x2000_0000;
+    pub const TX_CMD_VLE: u32 = 0x4000_0000;
+    pub const TX_CMD_TSE: u32 = 0x8000_0000;
+    /// Write-back: DD in the status word (word 3).
+    pub const TX_STAT_DD: u32 = 0x01;
+    pub const TX_OLINFO_CC: u32 = 0x80;
+    pub const TX_PAYLEN_SHIFT: u32 = 14;
+}
+
 /// The mailbox messages (word 0 and payloads).
 pub mod mbx {
     /// Words in the mailbox buffer.

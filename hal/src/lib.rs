@@ -7,6 +7,7 @@
 //! - [`chip`]: the host-interface window shared with the PCIe-facing
 //!   hardware (or its model).
 //! - [`ixgbe`]: the 82599 VF register map and mailbox protocol.
+//! - [`port`]: the traits the device logic uses for DMA and the uplink.
 //! - [`time`]: counters and delays (`embedded-hal`'s `DelayNs`).
 //! - [`exit`]: the firmware's exit codes, shared with the host tooling.
 //! - `arch` (aarch64 bare metal only): start-up, exceptions, MMU and caches,
@@ -23,6 +24,7 @@ pub mod chip;
 pub mod drivers;
 pub mod exit;
 pub mod ixgbe;
+pub mod port;
 pub mod time;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

@@ -98,6 +98,16 @@ impl HostMemory {
     }
 }
 
+impl hal::port::Dma for HostMemory {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        HostMemory::read(self, addr, buf)
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        HostMemory::write(self, addr, data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

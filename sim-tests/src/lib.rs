@@ -12,6 +12,7 @@
 //! - [`drivers`]: the PF driver and an ixgbevf-like VF driver, talking only
 //!   through a [`transport::Transport`].
 //! - [`sim`]: the in-process simulation (model + firmware device logic).
+//! - [`uplink`]: the physical port in memory, as pcap files, and pcap capture.
 //! - [`scenario`]: scenario files run through the drivers, JSON per step.
 
 pub mod defmt_log;
@@ -22,4 +23,5 @@ pub mod qemu;
 pub mod scenario;
 pub mod sim;
 pub mod transport;
+pub mod uplink;
 pub mod window;

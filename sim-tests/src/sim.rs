@@ -5,6 +5,7 @@
 
 use crate::model::Model;
 use crate::transport::Transport;
+use crate::uplink::{MemoryUplink, PcapCapture, PcapUplink, Tapped};
 use firmware::device::{Capacities, Device};
 use hal::chip::MAX_VFS;
 
@@ -14,6 +15,12 @@ pub const FIRMWARE_POLL_NS: u64 = 1_000;
 pub struct Sim {
     pub model: Model,
     pub device: Box<Device<MAX_VFS>>,
+    /// The physical port, in memory (unless `pcap_uplink` is set).
+    pub uplink: MemoryUplink,
+    /// The physical port as pcap files instead.
+    pub pcap_uplink: Option<PcapUplink>,
+    /// Records the uplink's traffic.
+    pub uplink_capture: Option<PcapCapture>,
     /// When false, the firmware does not run (a hung firmware).
     pub firmware_running: bool,
 }
@@ -27,6 +34,9 @@ impl Sim {
         let mut sim = Sim {
             model,
             device,
+            uplink: MemoryUplink::default(),
+            pcap_uplink: None,
+            uplink_capture: None,
             firmware_running: true,
         };
         sim.step();
@@ -41,14 +51,31 @@ impl Sim {
     /// One firmware pass.
     pub fn step(&mut self) {
         if self.firmware_running {
-            self.device.poll(self.model.regs(), self.model.now_ns());
+            let now = self.model.now_ns();
+            let (window, memory) = self.model.split();
+            let inner: &mut dyn hal::port::Uplink = match &mut self.pcap_uplink {
+                Some(p) => p,
+                None => &mut self.uplink,
+            };
+            let mut port = Tapped {
+                inner,
+                capture: self.uplink_capture.as_mut(),
+                now_ns: now,
+            };
+            self.device.poll(window.regs(), memory, &mut port, now);
         }
         self.model.sync();
     }
 
-    /// Reports an uplink link change to the firmware.
+    /// Sets the memory uplink's link (the firmware notices on its next poll).
     pub fn set_uplink(&mut self, up: bool) {
-        self.device.set_uplink(self.model.regs(), up);
+        self.uplink.down = !up;
+        self.step();
+    }
+
+    /// A frame arrives from the wire; the firmware takes it on its next poll.
+    pub fn inject(&mut self, frame: &[u8]) {
+        self.uplink.inject(frame);
         self.step();
     }
 }

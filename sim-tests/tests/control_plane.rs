@@ -465,6 +465,7 @@ fn pools_run_out_loudly() {
     let caps = Capacities {
         total_vfs: 4,
         queue_pairs_per_vf: 2,
+        pf_queue_pairs: 2,
         mac_filters: 4,
         vlan_filters: 2,
         multicast_hashes: 40,
@@ -550,6 +551,7 @@ fn vfs_as_many_as_the_board_allows() {
     let caps = Capacities {
         total_vfs: 256,
         queue_pairs_per_vf: 1,
+        pf_queue_pairs: 2,
         mac_filters: 1024,
         vlan_filters: 256,
         multicast_hashes: 4096,

@@ -50,6 +50,9 @@ pub mod pfreg {
     pub const EVENT_TAIL: u32 = ADMIN + 0x18c;
     pub const EVENTS_LOST: u32 = ADMIN + 0x190;
     pub const EVENTS: u32 = ADMIN + 0x200;
+    /// The PF's queue and statistics registers: the 82599 VF layout
+    /// (`hal::ixgbe::queuereg`) shifted by this offset.
+    pub const QUEUES: u32 = 0x8000;
 }
 
 /// Things the model saw hosts do wrong, or the firmware be late with.
@@ -118,7 +121,7 @@ impl Model {
     /// A device with `total_vfs` VFs (TotalVFs) over a fresh window.
     pub fn new(total_vfs: u16) -> Self {
         assert!(usize::from(total_vfs) <= hal::chip::MAX_VFS);
-        Model {
+        let model = Model {
             window: Rc::new(Window::new()),
             now_ns: 0,
             total_vfs,
@@ -138,6 +141,118 @@ impl Model {
             vfs: vec![VfHw::default(); usize::from(total_vfs)],
             host_memory: HostMemory::new(total_vfs),
             counters: ModelCounters::default(),
+        };
+        // The IOMMU: each function's window, as the firmware must check it.
+        for (f, block) in model.regs().function.iter().enumerate() {
+            if let Some(w) = model.host_memory.window(f) {
+                block.dma_base_lo.set(w.start as u32);
+                block.dma_base_hi.set((w.start >> 32) as u32);
+                block.dma_size.set(w.size as u32);
+            }
+        }
+        model
+    }
+
+    /// The window and host memory at once (the firmware needs both).
+    pub fn split(&mut self) -> (Rc<Window>, &mut HostMemory) {
+        (Rc::clone(&self.window), &mut self.host_memory)
+    }
+
+    /// Queue registers (the 82599 layout) of function `f` at `off`: reads.
+    fn queue_read(&mut self, f: usize, off: u32) -> Option<u32> {
+        use hal::ixgbe::queuereg::*;
+        let b = &self.window.regs().function[f];
+        let v = match off {
+            VFGPRC => b.gprc.get(),
+            VFGORC_LSB => b.gorc_lsb.get(),
+            VFGORC_MSB => b.gorc_msb.get(),
+            VFMPRC => b.mprc.get(),
+            VFGPTC => b.gptc.get(),
+            VFGOTC_LSB => b.gotc_lsb.get(),
+            VFGOTC_MSB => b.gotc_msb.get(),
+            0x1000..0x1200 | 0x2000..0x2200 => {
+                let q = &b.queues[((off & 0xfff) / 0x40) as usize];
+                match (off & 0xf000, off & 0x3f) {
+                    (0x1000, 0x00) => q.rdbal.get(),
+                    (0x1000, 0x04) => q.rdbah.get(),
+                    (0x1000, 0x08) => q.rdlen.get(),
+                    (0x1000, 0x10) => q.rdh.get(),
+                    (0x1000, 0x14) => q.srrctl.get(),
+                    (0x1000, 0x18) => q.rdt.get(),
+                    (0x1000, 0x28) => q.rxdctl.get(),
+                    (0x2000, 0x00) => q.tdbal.get(),
+                    (0x2000, 0x04) => q.tdbah.get(),
+                    (0x2000, 0x08) => q.tdlen.get(),
+                    (0x2000, 0x10) => q.tdh.get(),
+                    (0x2000, 0x18) => q.tdt.get(),
+                    (0x2000, 0x28) => q.txdctl.get(),
+                    (0x2000, 0x38 | 0x3c) => 0,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    /// Queue register writes of function `f`; false if not a queue register.
+    fn queue_write(&mut self, f: usize, off: u32, v: u32) -> bool {
+        use hal::ixgbe::queuereg::*;
+        if !(0x1000..0x1200).contains(&off) && !(0x2000..0x2200).contains(&off) {
+            return false;
+        }
+        if matches!(
+            off,
+            VFGPRC | VFGORC_LSB | VFGORC_MSB | VFMPRC | VFGPTC | VFGOTC_LSB | VFGOTC_MSB
+        ) {
+            // Statistics are read-only on the 82599 VF.
+            self.counters.read_only_writes += 1;
+            return true;
+        }
+        let window = Rc::clone(&self.window);
+        let g = &window.regs().global;
+        let b = &window.regs().function[f];
+        let q = &b.queues[((off & 0xfff) / 0x40) as usize];
+        match (off & 0xf000, off & 0x3f) {
+            (0x1000, 0x00) => q.rdbal.set(v & !0x7f),
+            (0x1000, 0x04) => q.rdbah.set(v),
+            (0x1000, 0x08) => q.rdlen.set(v & 0xf_ff80),
+            // Heads belong to the device; drivers write 0 at set-up, which
+            // the firmware does itself when the queue is enabled.
+            (0x1000, 0x10) | (0x2000, 0x10) => {}
+            (0x1000, 0x14) => q.srrctl.set(v),
+            (0x1000, 0x18) => q.rdt.set(v & 0xffff),
+            (0x1000, 0x28) => q.rxdctl.set(v),
+            (0x2000, 0x00) => q.tdbal.set(v & !0x7f),
+            (0x2000, 0x04) => q.tdbah.set(v),
+            (0x2000, 0x08) => q.tdlen.set(v & 0xf_ff80),
+            (0x2000, 0x18) => {
+                q.tdt.set(v & 0xffff);
+                fence(Ordering::Release);
+                b.tx_doorbell_seq
+                    .set(b.tx_doorbell_seq.get().wrapping_add(1));
+                g.tx_doorbell_seq
+                    .set(g.tx_doorbell_seq.get().wrapping_add(1));
+            }
+            (0x2000, 0x28) => q.txdctl.set(v & !TXDCTL_SWFLSH),
+            // Head write-back is not supported: drivers write 0.
+            (0x2000, 0x38 | 0x3c) => {
+                if v != 0 {
+                    self.counters.unmodelled += 1;
+                }
+            }
+            _ => self.counters.unmodelled += 1,
+        }
+        true
+    }
+
+    /// A function's queues stop (reset, FLR, VF Enable change).
+    fn reset_queues(&self, f: usize) {
+        for q in self.regs().function[f].queues.iter() {
+            q.rxdctl.set(0);
+            q.txdctl.set(0);
+            q.rdt.set(0);
+            q.tdt.set(0);
         }
     }
 
@@ -334,6 +449,9 @@ impl Model {
         }
         // VFs appear or vanish: their hardware state starts fresh, level
         // with the firmware's progress marks (no stale read-to-clear bits).
+        for f in 1..=self.vfs.len() {
+            self.reset_queues(f);
+        }
         let window = Rc::clone(&self.window);
         let slots = &window.regs().vf;
         for (vf, slot) in self.vfs.iter_mut().zip(slots.iter()) {
@@ -418,6 +536,7 @@ impl Model {
             flr_started: Some(started),
             ..VfHw::default()
         };
+        self.reset_queues(n + 1);
         self.request_reset(n, RESET_CAUSE::CAUSE::Flr);
     }
 
@@ -479,6 +598,12 @@ impl Model {
             pfreg::HEARTBEAT => g.heartbeat.get(),
             pfreg::TOTAL_VFS => g.total_vfs.get(),
             pfreg::VFS_ENABLED => g.vfs_enabled.get(),
+            o if (pfreg::QUEUES..pfreg::QUEUES + 0x3000).contains(&o) => {
+                self.queue_read(0, o - pfreg::QUEUES).unwrap_or_else(|| {
+                    self.counters.unmodelled += 1;
+                    0
+                })
+            }
             o if (pfreg::ADMIN..pfreg::ADMIN + 0x1200).contains(&o) && o % 4 == 0 => {
                 let idx = ((o - pfreg::ADMIN) / 4) as usize;
                 // SAFETY: the admin block is 0x1200 bytes of u32 registers.
@@ -511,6 +636,11 @@ impl Model {
                 self.bump_event();
             }
             pfreg::EVENT_TAIL => a.event_tail.set(v),
+            o if (pfreg::QUEUES..pfreg::QUEUES + 0x3000).contains(&o) => {
+                if !self.queue_write(0, o - pfreg::QUEUES, v) {
+                    self.counters.unmodelled += 1;
+                }
+            }
             _ => self.counters.read_only_writes += 1,
         }
     }
@@ -612,10 +742,10 @@ impl Model {
             VTEICR => std::mem::take(&mut vf.eicr),
             VTEIMS => vf.eims,
             VTIVAR_MISC => vf.ivar_misc,
-            _ => {
+            o => self.queue_read(n + 1, o).unwrap_or_else(|| {
                 self.counters.unmodelled += 1;
                 0
-            }
+            }),
         }
     }
 
@@ -629,6 +759,7 @@ impl Model {
                     vf.written = 0;
                     vf.eicr = 0;
                     vf.eims = 0;
+                    self.reset_queues(n + 1);
                     self.request_reset(n, RESET_CAUSE::CAUSE::VfctrlRst);
                 }
             }
@@ -649,7 +780,11 @@ impl Model {
             VTEICR => self.vfs[n].eicr &= !v,
             VTIVAR_MISC => self.vfs[n].ivar_misc = v & 0x83,
             VFSTATUS | VFLINKS => self.counters.read_only_writes += 1,
-            _ => self.counters.unmodelled += 1,
+            o => {
+                if !self.queue_write(n + 1, o, v) {
+                    self.counters.unmodelled += 1;
+                }
+            }
         }
     }
 

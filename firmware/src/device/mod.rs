@@ -6,7 +6,13 @@
 //! and publishes results before the counters that announce them. It never
 //! blocks and never panics on anything the host or a VF wrote.
 
+mod dataplane;
+
+pub use dataplane::{FunctionDp, QueueFault, QueueState, Scratch};
+
 use crate::admin::{self, BridgeMode, Opcode, Status};
+use crate::classifier::Classifier;
+use crate::dataplane::{DropReason, PortCounters};
 use crate::events::{Event, NO_VF, ResetCause};
 use crate::mac::Mac;
 use crate::mailbox::{self, Context, RSS_KEY_BYTES, Reply};
@@ -19,6 +25,7 @@ use hal::chip::{
 };
 use hal::ixgbe::mbx::{self, CTS, NACK, WORDS};
 use hal::ixgbe::vfreg::{VFLINKS_SPEED_10G, VFLINKS_UP};
+use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// The device's capacities (from the board config).
@@ -26,6 +33,7 @@ use tock_registers::interfaces::{Readable, Writeable};
 pub struct Capacities {
     pub total_vfs: u16,
     pub queue_pairs_per_vf: u8,
+    pub pf_queue_pairs: u8,
     pub mac_filters: u32,
     pub vlan_filters: u32,
     pub multicast_hashes: u32,
@@ -38,6 +46,7 @@ impl Capacities {
         Capacities {
             total_vfs: TOTAL_VFS as u16,
             queue_pairs_per_vf: QUEUE_PAIRS_PER_VF as u8,
+            pf_queue_pairs: PF_QUEUE_PAIRS as u8,
             mac_filters: MAC_FILTERS as u32,
             vlan_filters: VLAN_FILTERS as u32,
             multicast_hashes: MULTICAST_HASHES as u32,
@@ -104,6 +113,15 @@ pub struct Device<const N: usize> {
     links_dirty: bool,
     controls_pending: bool,
     pub counters: DeviceCounters,
+    // Data path.
+    classifier: Classifier,
+    classifier_dirty: bool,
+    pf_mac: Option<Mac>,
+    dp_pf: FunctionDp,
+    dp_vf: [FunctionDp; N],
+    uplink: PortCounters,
+    tx_doorbell_seen: u32,
+    scratch: Scratch,
 }
 
 impl<const N: usize> Device<N> {
@@ -112,6 +130,10 @@ impl<const N: usize> Device<N> {
         let mut caps = caps;
         if caps.total_vfs as usize > N {
             caps.total_vfs = N as u16;
+        }
+        // The unicast table's storage is sized by the board at build time.
+        if caps.mac_filters as usize > crate::classifier::EXACT_ENTRIES {
+            caps.mac_filters = crate::classifier::EXACT_ENTRIES as u32;
         }
         Device {
             caps,
@@ -146,6 +168,29 @@ impl<const N: usize> Device<N> {
                 pcie_errors: 0,
                 events_posted: 0,
                 events_lost: 0,
+            },
+            classifier: Classifier::new(),
+            classifier_dirty: true,
+            pf_mac: None,
+            dp_pf: FunctionDp::NEW,
+            dp_vf: [FunctionDp::NEW; N],
+            uplink: PortCounters {
+                rx_offered: 0,
+                rx_packets: 0,
+                rx_bytes: 0,
+                rx_multicast: 0,
+                rx_broadcast: 0,
+                rx_dropped: 0,
+                tx_offered: 0,
+                tx_packets: 0,
+                tx_bytes: 0,
+                tx_dropped: 0,
+                drops: [0; DropReason::COUNT],
+            },
+            tx_doorbell_seen: 0,
+            scratch: Scratch {
+                a: [0; dataplane::BUF],
+                b: [0; dataplane::BUF],
             },
         }
     }
@@ -246,10 +291,22 @@ impl<const N: usize> Device<N> {
         );
     }
 
-    /// One pass of the main loop: handles whatever the hardware announced.
-    /// `now_ns` is the time, passed in (unused by the control plane today;
-    /// rate limiting and timeouts will use it).
-    pub fn poll(&mut self, hw: &HostInterface, _now_ns: u64) {
+    /// One pass of the main loop: the control plane (whatever the hardware
+    /// announced), then the data path (Tx doorbells, frames from the
+    /// uplink). `now_ns` is the time, passed in (rate limiting uses it).
+    pub fn poll(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        uplink: &mut (impl Uplink + ?Sized),
+        now_ns: u64,
+    ) {
+        self.poll_control(hw);
+        self.poll_data(hw, dma, uplink, now_ns);
+    }
+
+    /// The control plane's share of a poll.
+    pub fn poll_control(&mut self, hw: &HostInterface) {
         self.counters.polls += 1;
         self.heartbeat = self.heartbeat.wrapping_add(1);
         hw.global.heartbeat.set(self.heartbeat);
@@ -273,6 +330,7 @@ impl<const N: usize> Device<N> {
             return;
         }
         self.uplink_up = up;
+        self.classifier_dirty = true;
         fwlog::info!("uplink link {}", if up { "up" } else { "down" });
         self.post_event(hw, Event::LinkChange { vf: NO_VF, up });
         self.refresh_links(hw);
@@ -289,6 +347,8 @@ impl<const N: usize> Device<N> {
 
     fn scan(&mut self, hw: &HostInterface) {
         self.counters.scans += 1;
+        // Any control event may change what the classifier must say.
+        self.classifier_dirty = true;
         let g = &hw.global;
         let sriov_seq = g.sriov_seq.get();
         if sriov_seq != self.sriov_done {
@@ -332,7 +392,7 @@ impl<const N: usize> Device<N> {
             let vf = &mut self.vfs[i];
             vf.lifecycle = vf::Lifecycle::AwaitingReset;
             vf.mailbox = Default::default();
-            vf.traffic = Default::default();
+            self.dp_vf[i] = FunctionDp::NEW;
             // A reset requested before the VF existed is moot.
             let slot = &hw.vf[i];
             let p = &mut self.progress[i];
@@ -626,6 +686,32 @@ impl<const N: usize> Device<N> {
                 self.vf_stats(vf, resp);
                 return (Status::Ok, admin::vf_stats::WORDS);
             }
+            Opcode::GetDrops => {
+                let c = match vf_field {
+                    admin::UPLINK_PORT => &self.uplink,
+                    admin::PF_PORT => &self.dp_pf.counters,
+                    n if usize::from(n) < usize::from(self.enabled) => {
+                        &self.dp_vf[usize::from(n)].counters
+                    }
+                    _ => return (Status::InvalidVf, 1),
+                };
+                for (r, d) in resp[1..].iter_mut().zip(c.drops.iter()) {
+                    *r = *d as u32;
+                }
+                return (Status::Ok, 1 + DropReason::COUNT);
+            }
+            Opcode::SetPfMac => {
+                let mac = Mac::from_words(req[1], req[2]);
+                if mac.is_zero() {
+                    self.pf_mac = None;
+                } else if mac.is_valid_unicast() {
+                    self.pf_mac = Some(mac);
+                } else {
+                    return (Status::InvalidArgument, 1);
+                }
+                self.classifier_dirty = true;
+                Status::Ok
+            }
             Opcode::SetVfMac => self.admin_set_mac(hw, vf, Mac::from_words(req[1], req[2])),
             Opcode::SetVfVlan => self.admin_set_vlan(vf, req[1], req[2], req[3]),
             Opcode::SetVfRate => {
@@ -721,6 +807,7 @@ impl<const N: usize> Device<N> {
                 Status::Ok
             }
         };
+        self.classifier_dirty = true;
         (status, 1)
     }
 
@@ -846,7 +933,7 @@ impl<const N: usize> Device<N> {
 
     fn vf_stats(&self, vf: usize, r: &mut [u32; ADMIN_WORDS]) {
         use admin::vf_stats::*;
-        let t = &self.vfs[vf].traffic;
+        let t = &self.dp_vf[vf].counters;
         for (at, v) in [
             (RX_BYTES, t.rx_bytes),
             (RX_PACKETS, t.rx_packets),

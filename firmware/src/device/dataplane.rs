@@ -1,0 +1,923 @@
+//! The data path: queues (82599 advanced descriptors in host memory, reached
+//! only through each function's IOMMU window), and the switch between the
+//! uplink and the functions.
+//!
+//! Wire → function: parse → classifier candidates → per function: link,
+//! VLAN filter (port VLAN stripped), max frame, RSS queue pick → DMA into
+//! the Rx ring → write-back.
+//! Function → anywhere: Tx descriptors → anti-spoof → port VLAN insert →
+//! rate limit → VEB (local functions, and the wire for what is not local)
+//! or VEPA (the wire).
+
+use super::Device;
+use crate::classifier::PoolSet;
+use crate::dataplane::{DropReason, PortCounters};
+use crate::events::{Event, NO_VF};
+use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
+use crate::rss;
+use crate::vf::LinkState;
+use core::sync::atomic::{Ordering, fence};
+use hal::chip::{FunctionBlock, HostInterface, MAX_QUEUES, QueueRegs};
+use hal::ixgbe::desc::*;
+use hal::ixgbe::queuereg::{RXDCTL_ENABLE, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, TXDCTL_ENABLE};
+use hal::port::{Dma, Uplink};
+use tock_registers::interfaces::{Readable, Writeable};
+
+/// Scratch buffer size: the largest frame plus a tag we may insert.
+pub const BUF: usize = MAX_FRAME + 8;
+/// Frames a Tx queue sends per poll before others get a turn.
+pub const TX_BURST: usize = 32;
+/// Frames taken from the uplink per poll.
+pub const RX_BURST: usize = 64;
+/// Descriptors one frame may use before the firmware calls it malformed
+/// (the 82599 allows 40).
+pub const MAX_DESC_PER_FRAME: usize = 40;
+/// Largest ring (the 82599's 8192 descriptors).
+pub const MAX_RING: u32 = 8192;
+
+/// Two frame buffers: the frame, and the frame with a tag added/removed.
+pub struct Scratch {
+    pub a: [u8; BUF],
+    pub b: [u8; BUF],
+}
+
+/// Where a queue stands.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QueueState {
+    pub rx_head: u32,
+    pub tx_head: u32,
+    pub rx_enabled: bool,
+    pub tx_enabled: bool,
+    /// Stopped by a fault until the driver disables and re-enables it.
+    pub rx_stopped: bool,
+    pub tx_stopped: bool,
+    /// VLAN tag from the last Tx context descriptor.
+    pub ctx_vlan: u16,
+}
+
+/// A function's data-path state.
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionDp {
+    pub counters: PortCounters,
+    pub queues: [QueueState; MAX_QUEUES],
+    pub tx_doorbell_seen: u32,
+    pub tx_pending: bool,
+    /// Token bucket for max_tx_rate, in bits (may go negative: a frame is
+    /// sent when the bucket is positive, then paid for).
+    pub tokens: i64,
+    pub tokens_at_ns: u64,
+    pub queue_faults: u32,
+}
+
+impl FunctionDp {
+    pub const NEW: FunctionDp = FunctionDp {
+        counters: PortCounters {
+            rx_offered: 0,
+            rx_packets: 0,
+            rx_bytes: 0,
+            rx_multicast: 0,
+            rx_broadcast: 0,
+            rx_dropped: 0,
+            tx_offered: 0,
+            tx_packets: 0,
+            tx_bytes: 0,
+            tx_dropped: 0,
+            drops: [0; DropReason::COUNT],
+        },
+        queues: [QueueState {
+            rx_head: 0,
+            tx_head: 0,
+            rx_enabled: false,
+            tx_enabled: false,
+            rx_stopped: false,
+            tx_stopped: false,
+            ctx_vlan: 0,
+        }; MAX_QUEUES],
+        tx_doorbell_seen: 0,
+        tx_pending: false,
+        tokens: 0,
+        tokens_at_ns: 0,
+        queue_faults: 0,
+    };
+}
+
+/// A function's IOMMU window.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: u64,
+    size: u64,
+}
+
+impl Window {
+    fn of(block: &FunctionBlock) -> Window {
+        Window {
+            start: u64::from(block.dma_base_lo.get()) | u64::from(block.dma_base_hi.get()) << 32,
+            size: u64::from(block.dma_size.get()),
+        }
+    }
+
+    fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.start && len <= self.size && addr - self.start <= self.size - len
+    }
+}
+
+/// Why a queue stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum QueueFault {
+    DmaOutsideWindow = 1,
+    TailBeyondRing = 2,
+    BadRingLength = 3,
+}
+
+/// Rx write-back fields other than length and status.
+#[derive(Clone, Copy)]
+struct RxMeta {
+    pkt_info: u32,
+    rss_hash: u32,
+    vlan: Option<u16>,
+    looped_back: bool,
+}
+
+fn read_desc(dma: &mut (impl Dma + ?Sized), addr: u64) -> Option<[u32; 4]> {
+    let mut b = [0u8; SIZE];
+    if !dma.read(addr, &mut b) {
+        return None;
+    }
+    let w = |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    Some([w(0), w(1), w(2), w(3)])
+}
+
+fn write_desc(dma: &mut (impl Dma + ?Sized), addr: u64, words: [u32; 4]) -> bool {
+    let mut b = [0u8; SIZE];
+    for (i, w) in words.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    dma.write(addr, &b)
+}
+
+fn ring_base(lo: u32, hi: u32) -> u64 {
+    u64::from(lo) | u64::from(hi) << 32
+}
+
+/// Ring length in descriptors, if the length register is usable.
+fn ring_len(bytes: u32) -> Option<u32> {
+    let n = bytes / SIZE as u32;
+    (bytes != 0 && bytes.is_multiple_of(SIZE as u32) && n <= MAX_RING).then_some(n)
+}
+
+/// Puts a frame into an Rx ring. Err: the drop reason (and whether the
+/// queue must stop).
+fn rx_put(
+    q: &mut QueueState,
+    regs: &QueueRegs,
+    win: Window,
+    dma: &mut (impl Dma + ?Sized),
+    frame: &[u8],
+    meta: RxMeta,
+) -> Result<(), (DropReason, Option<QueueFault>)> {
+    let enabled = regs.rxdctl.get() & RXDCTL_ENABLE != 0;
+    if enabled != q.rx_enabled {
+        // Enabled (again): the ring starts at 0, faults are forgiven.
+        *q = QueueState {
+            rx_enabled: enabled,
+            rx_head: 0,
+            rx_stopped: false,
+            ..*q
+        };
+        regs.rdh.set(0);
+    }
+    if !enabled || q.rx_stopped {
+        return Err((DropReason::RingDisabled, None));
+    }
+    let Some(n) = ring_len(regs.rdlen.get()) else {
+        q.rx_stopped = true;
+        return Err((DropReason::RingDisabled, Some(QueueFault::BadRingLength)));
+    };
+    let tail = regs.rdt.get();
+    if tail >= n {
+        q.rx_stopped = true;
+        return Err((DropReason::TailBeyondRing, Some(QueueFault::TailBeyondRing)));
+    }
+    let bsize = match regs.srrctl.get() & SRRCTL_BSIZEPKT_MASK {
+        0 => 2048,
+        k => k as usize * 1024,
+    };
+    let chunks = frame.len().div_ceil(bsize).max(1);
+    let free = (tail + n - q.rx_head) % n;
+    if (free as usize) < chunks {
+        return Err((DropReason::NoRxBuffer, None));
+    }
+    let base = ring_base(regs.rdbal.get(), regs.rdbah.get());
+    let mut head = q.rx_head;
+    for (i, chunk) in frame.chunks(bsize).enumerate() {
+        let daddr = base + u64::from(head) * SIZE as u64;
+        if !win.contains(daddr, SIZE as u64) {
+            q.rx_stopped = true;
+            return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
+        }
+        let Some(d) = read_desc(dma, daddr) else {
+            q.rx_stopped = true;
+            return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
+        };
+        let buf = ring_base(d[0], d[1]);
+        if !win.contains(buf, chunk.len() as u64) || !dma.write(buf, chunk) {
+            q.rx_stopped = true;
+            return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
+        }
+        let last = i + 1 == chunks;
+        let mut status = RX_STAT_DD;
+        if last {
+            status |= RX_STAT_EOP;
+            if meta.vlan.is_some() {
+                status |= RX_STAT_VP;
+            }
+            if meta.looped_back {
+                status |= RX_STAT_LB;
+            }
+        }
+        let vlan = if last {
+            u32::from(meta.vlan.unwrap_or(0))
+        } else {
+            0
+        };
+        let wb = [
+            meta.pkt_info,
+            meta.rss_hash,
+            status,
+            chunk.len() as u32 | vlan << 16,
+        ];
+        // Status last: the driver may look at DD as soon as it lands.
+        fence(Ordering::Release);
+        write_desc(dma, daddr, wb);
+        head = (head + 1) % n;
+    }
+    q.rx_head = head;
+    fence(Ordering::Release);
+    regs.rdh.set(head);
+    regs.rx_done_seq.set(regs.rx_done_seq.get().wrapping_add(1));
+    Ok(())
+}
+
+/// What taking a frame from a Tx ring gave.
+enum TxTake {
+    /// Nothing (complete) to send.
+    Empty,
+    /// A frame of this length in the buffer; Some(tag) to insert.
+    Frame(usize, Option<u16>),
+    /// Descriptors consumed, frame dropped.
+    Dropped(DropReason),
+    /// The queue stopped.
+    Fault(DropReason, QueueFault),
+}
+
+fn tx_take(
+    q: &mut QueueState,
+    regs: &QueueRegs,
+    win: Window,
+    dma: &mut (impl Dma + ?Sized),
+    out: &mut [u8],
+) -> TxTake {
+    let enabled = regs.txdctl.get() & TXDCTL_ENABLE != 0;
+    if enabled != q.tx_enabled {
+        *q = QueueState {
+            tx_enabled: enabled,
+            tx_head: 0,
+            tx_stopped: false,
+            ..*q
+        };
+        regs.tdh.set(0);
+    }
+    if !enabled || q.tx_stopped {
+        return TxTake::Empty;
+    }
+    let Some(n) = ring_len(regs.tdlen.get()) else {
+        q.tx_stopped = true;
+        return TxTake::Fault(DropReason::RingDisabled, QueueFault::BadRingLength);
+    };
+    let tail = regs.tdt.get();
+    if tail >= n {
+        q.tx_stopped = true;
+        return TxTake::Fault(DropReason::TailBeyondRing, QueueFault::TailBeyondRing);
+    }
+    let base = ring_base(regs.tdbal.get(), regs.tdbah.get());
+    let mut head = q.tx_head;
+    // Context descriptors ahead of the frame.
+    let mut len = 0usize;
+    let mut bad = None;
+    let mut vle = false;
+    let mut data_descs = 0;
+    let start = head;
+    // Descriptors to write back (DD) once the frame is complete.
+    let mut done: heapless::Vec<(u64, [u32; 4]), MAX_DESC_PER_FRAME> = heapless::Vec::new();
+    loop {
+        if head == tail {
+            // Incomplete (or empty): keep what was seen for next time only
+            // if nothing but context descriptors were consumed.
+            if data_descs == 0 && head != start {
+                finish_tx(q, regs, head);
+            }
+            return TxTake::Empty;
+        }
+        let daddr = base + u64::from(head) * SIZE as u64;
+        let Some(d) = win
+            .contains(daddr, SIZE as u64)
+            .then(|| read_desc(dma, daddr))
+            .flatten()
+        else {
+            q.tx_stopped = true;
+            return TxTake::Fault(DropReason::DmaFault, QueueFault::DmaOutsideWindow);
+        };
+        let cmd = d[2];
+        head = (head + 1) % n;
+        if cmd & TX_CMD_DEXT == 0 {
+            // Legacy descriptors are not supported: drop it alone.
+            finish_tx(q, regs, head);
+            return TxTake::Dropped(DropReason::BadDescriptor);
+        }
+        match cmd & TX_DTYP_MASK {
+            TX_DTYP_CTXT => {
+                if data_descs == 0 {
+                    q.ctx_vlan = (d[0] >> 16) as u16;
+                    continue;
+                }
+                bad = Some(DropReason::BadDescriptor);
+            }
+            TX_DTYP_DATA => {
+                data_descs += 1;
+                let blen = (cmd & TX_LEN_MASK) as usize;
+                let addr = ring_base(d[0], d[1]);
+                vle |= cmd & TX_CMD_VLE != 0;
+                if blen == 0 {
+                    bad = bad.or(Some(DropReason::BadDescriptor));
+                } else if !win.contains(addr, blen as u64) {
+                    q.tx_stopped = true;
+                    return TxTake::Fault(DropReason::DmaFault, QueueFault::DmaOutsideWindow);
+                } else if len + blen > out.len() {
+                    bad = bad.or(Some(DropReason::Oversize));
+                } else if bad.is_none() && !dma.read(addr, &mut out[len..len + blen]) {
+                    q.tx_stopped = true;
+                    return TxTake::Fault(DropReason::DmaFault, QueueFault::DmaOutsideWindow);
+                } else {
+                    len += blen;
+                }
+                let _ = done.push((daddr, d));
+                if cmd & TX_CMD_EOP != 0 {
+                    // Write back DD where the driver asked (RS).
+                    for (addr, mut wb) in done {
+                        if wb[2] & TX_CMD_RS != 0 {
+                            wb[3] |= TX_STAT_DD;
+                            write_desc(dma, addr, wb);
+                        }
+                    }
+                    finish_tx(q, regs, head);
+                    return match bad {
+                        Some(r) => TxTake::Dropped(r),
+                        None => TxTake::Frame(len, vle.then_some(q.ctx_vlan)),
+                    };
+                }
+                if data_descs >= MAX_DESC_PER_FRAME {
+                    finish_tx(q, regs, head);
+                    return TxTake::Dropped(DropReason::BadDescriptor);
+                }
+            }
+            _ => bad = Some(DropReason::BadDescriptor),
+        }
+        if bad == Some(DropReason::BadDescriptor) && cmd & TX_DTYP_MASK != TX_DTYP_DATA {
+            finish_tx(q, regs, head);
+            return TxTake::Dropped(DropReason::BadDescriptor);
+        }
+    }
+}
+
+fn finish_tx(q: &mut QueueState, regs: &QueueRegs, head: u32) {
+    q.tx_head = head;
+    fence(Ordering::Release);
+    regs.tdh.set(head);
+    regs.tx_done_seq.set(regs.tx_done_seq.get().wrapping_add(1));
+}
+
+fn parse_drop(e: ParseError) -> DropReason {
+    match e {
+        ParseError::Runt => DropReason::Runt,
+        ParseError::Oversize => DropReason::Oversize,
+        ParseError::BrokenVlan | ParseError::TooManyTags => DropReason::BadVlanHeader,
+    }
+}
+
+/// Which scratch buffer holds the frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Buf {
+    A,
+    B,
+}
+
+impl<const N: usize> Device<N> {
+    pub(super) fn dp(&mut self, f: usize) -> &mut FunctionDp {
+        if f == 0 {
+            &mut self.dp_pf
+        } else {
+            &mut self.dp_vf[f - 1]
+        }
+    }
+
+    /// A function's counters (0 = PF, 1 + n = VF n).
+    pub fn port_counters(&self, f: usize) -> Option<&PortCounters> {
+        if f == 0 {
+            Some(&self.dp_pf.counters)
+        } else {
+            self.dp_vf[..usize::from(self.enabled)]
+                .get(f - 1)
+                .map(|d| &d.counters)
+        }
+    }
+
+    /// The uplink's counters (rx: from the wire; tx: to the wire).
+    pub fn uplink_counters(&self) -> &PortCounters {
+        &self.uplink
+    }
+
+    fn queues_of(&self, f: usize) -> usize {
+        usize::from(if f == 0 {
+            self.caps.pf_queue_pairs
+        } else {
+            self.caps.queue_pairs_per_vf
+        })
+        .min(MAX_QUEUES)
+    }
+
+    fn frame(&self, b: Buf, len: usize) -> &[u8] {
+        match b {
+            Buf::A => &self.scratch.a[..len],
+            Buf::B => &self.scratch.b[..len],
+        }
+    }
+
+    /// The data path's share of a poll.
+    pub(super) fn poll_data(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        uplink: &mut (impl Uplink + ?Sized),
+        now_ns: u64,
+    ) {
+        let up = uplink.link_up();
+        if up != self.uplink_up {
+            self.set_uplink(hw, up);
+        }
+        if self.classifier_dirty {
+            self.rebuild_classifier();
+        }
+        // Tx doorbells: find the functions that rang.
+        let seq = hw.global.tx_doorbell_seq.get();
+        if seq != self.tx_doorbell_seen {
+            self.tx_doorbell_seen = seq;
+            for f in 0..=usize::from(self.enabled) {
+                let s = hw.function[f].tx_doorbell_seq.get();
+                let dp = self.dp(f);
+                if s != dp.tx_doorbell_seen {
+                    dp.tx_doorbell_seen = s;
+                    dp.tx_pending = true;
+                }
+            }
+        }
+        for f in 0..=usize::from(self.enabled) {
+            if self.dp(f).tx_pending {
+                let more = self.serve_tx(hw, dma, uplink, f, now_ns);
+                self.dp(f).tx_pending = more;
+            }
+        }
+        for _ in 0..RX_BURST {
+            let Some(n) = uplink.receive(&mut self.scratch.a) else {
+                break;
+            };
+            self.receive_from_wire(hw, dma, n);
+        }
+    }
+
+    fn receive_from_wire(&mut self, hw: &HostInterface, dma: &mut (impl Dma + ?Sized), n: usize) {
+        self.uplink.rx_offered += 1;
+        if n > BUF {
+            self.uplink.drop_rx(DropReason::Oversize);
+            return;
+        }
+        let p = match frame::parse(&self.scratch.a[..n]) {
+            Ok(p) => p,
+            Err(e) => {
+                self.uplink.drop_rx(parse_drop(e));
+                return;
+            }
+        };
+        let targets = self.classifier.candidates(&p.dst, true);
+        if targets.is_empty() {
+            self.uplink.drop_rx(DropReason::NoDestination);
+            return;
+        }
+        self.uplink.rx_packets += 1;
+        self.uplink.rx_bytes += n as u64;
+        for f in targets.iter() {
+            self.offer(hw, dma, f, n, &p, false);
+        }
+    }
+
+    /// Offers the frame in scratch A to function `f`.
+    fn offer(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        f: usize,
+        len: usize,
+        p: &Parsed,
+        looped_back: bool,
+    ) {
+        self.dp(f).counters.rx_offered += 1;
+        match self.receive_into(hw, dma, f, len, p, looped_back) {
+            Ok(()) => {
+                let c = &mut self.dp(f).counters;
+                c.rx_packets += 1;
+                c.rx_bytes += len as u64;
+                if p.dst == crate::mac::Mac::BROADCAST {
+                    c.rx_broadcast += 1;
+                } else if p.dst.is_multicast() {
+                    c.rx_multicast += 1;
+                }
+                let block = &hw.function[f];
+                block.gprc.set(block.gprc.get().wrapping_add(1));
+                let gorc = (u64::from(block.gorc_msb.get()) << 32
+                    | u64::from(block.gorc_lsb.get()))
+                .wrapping_add(len as u64)
+                    & 0xf_ffff_ffff;
+                block.gorc_lsb.set(gorc as u32);
+                block.gorc_msb.set((gorc >> 32) as u32);
+                if p.dst.is_multicast() {
+                    block.mprc.set(block.mprc.get().wrapping_add(1));
+                }
+            }
+            Err(r) => self.dp(f).counters.drop_rx(r),
+        }
+    }
+
+    fn receive_into(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        f: usize,
+        len: usize,
+        p: &Parsed,
+        looped_back: bool,
+    ) -> Result<(), DropReason> {
+        let outer = p.outer();
+        let mut strip = false;
+        let mut report_vlan = None;
+        let tags = p.tags.iter().flatten().count();
+        let mut max_frame = usize::from(crate::vf::MAX_FRAME as u16);
+        if f > 0 {
+            let vf = &self.vfs[f - 1];
+            if !vf.link_up(self.uplink_up) {
+                return Err(DropReason::LinkDown);
+            }
+            match vf.admin.port_vlan {
+                Some(pv) => match outer {
+                    Some(t) if t.tpid == pv.proto.ethertype() && t.vid() == pv.vid => strip = true,
+                    _ => return Err(DropReason::VlanFilter),
+                },
+                None => {
+                    if outer.is_some_and(|t| t.tpid != TPID_8021Q) {
+                        return Err(DropReason::VlanFilter);
+                    }
+                    if !vf.oper.vlans.contains(p.vid()) {
+                        return Err(DropReason::VlanFilter);
+                    }
+                }
+            }
+            max_frame = usize::from(vf.oper.max_frame);
+        }
+        // Max frame counts the header and FCS, not VLAN tags.
+        if len - 4 * tags + 4 > max_frame {
+            return Err(DropReason::Mtu);
+        }
+        let queues = self.queues_of(f) as u32;
+        let (hash, rss_type) = rss::hash(&self.rss_key, &p.l3).unwrap_or((0, 0));
+        let q = if rss_type == 0 {
+            0
+        } else {
+            rss::queue_for(hash, queues)
+        } as usize;
+        let regs = &hw.function[f].queues[q];
+        if !strip && outer.is_some() && regs.rxdctl.get() & RXDCTL_VME != 0 {
+            strip = true;
+            report_vlan = outer.map(|t| t.tci);
+        }
+        let meta = RxMeta {
+            pkt_info: rss_type | rss::packet_type(&p.l3),
+            rss_hash: hash,
+            vlan: report_vlan,
+            looped_back,
+        };
+        let win = Window::of(&hw.function[f]);
+        let (buf, blen) = if strip {
+            let m = frame::strip_outer_tag(&self.scratch.a[..len], &mut self.scratch.b)
+                .ok_or(DropReason::BadVlanHeader)?;
+            (Buf::B, m)
+        } else {
+            (Buf::A, len)
+        };
+        let frame = match buf {
+            Buf::A => &self.scratch.a[..blen],
+            Buf::B => &self.scratch.b[..blen],
+        };
+        let dp = if f == 0 {
+            &mut self.dp_pf
+        } else {
+            &mut self.dp_vf[f - 1]
+        };
+        match rx_put(&mut dp.queues[q], regs, win, dma, frame, meta) {
+            Ok(()) => Ok(()),
+            Err((r, fault)) => {
+                if let Some(fault) = fault {
+                    self.queue_fault(hw, f, q, false, fault);
+                }
+                Err(r)
+            }
+        }
+    }
+
+    fn queue_fault(&mut self, hw: &HostInterface, f: usize, q: usize, tx: bool, fault: QueueFault) {
+        self.dp(f).queue_faults += 1;
+        let vf = if f == 0 { NO_VF } else { (f - 1) as u16 };
+        fwlog::warn!(
+            "function {}: {} queue {} stopped: {:?}",
+            f,
+            if tx { "Tx" } else { "Rx" },
+            q,
+            fault
+        );
+        self.post_event(
+            hw,
+            Event::QueueFault {
+                vf,
+                queue: q as u8,
+                tx,
+                fault,
+            },
+        );
+    }
+
+    /// Sends what function `f` queued; true if work is left (burst or rate).
+    fn serve_tx(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        uplink: &mut (impl Uplink + ?Sized),
+        f: usize,
+        now_ns: u64,
+    ) -> bool {
+        let mut more = false;
+        let win = Window::of(&hw.function[f]);
+        for q in 0..self.queues_of(f) {
+            let regs = &hw.function[f].queues[q];
+            for _ in 0..TX_BURST {
+                if !self.rate_allows(f, now_ns) {
+                    more = true;
+                    break;
+                }
+                let dp = if f == 0 {
+                    &mut self.dp_pf
+                } else {
+                    &mut self.dp_vf[f - 1]
+                };
+                match tx_take(
+                    &mut dp.queues[q],
+                    regs,
+                    win,
+                    dma,
+                    &mut self.scratch.a[..MAX_FRAME],
+                ) {
+                    TxTake::Empty => break,
+                    TxTake::Frame(len, tag) => self.transmit(hw, dma, uplink, f, len, tag),
+                    TxTake::Dropped(r) => {
+                        let c = &mut self.dp(f).counters;
+                        c.tx_offered += 1;
+                        c.drop_tx(r);
+                    }
+                    TxTake::Fault(r, fault) => {
+                        let c = &mut self.dp(f).counters;
+                        c.tx_offered += 1;
+                        c.drop_tx(r);
+                        self.queue_fault(hw, f, q, true, fault);
+                        break;
+                    }
+                }
+            }
+            let q_state = self.dp(f).queues[q];
+            if q_state.tx_enabled && !q_state.tx_stopped && regs.tdt.get() != q_state.tx_head {
+                more = true;
+            }
+        }
+        more
+    }
+
+    fn rate_allows(&mut self, f: usize, now_ns: u64) -> bool {
+        if f == 0 {
+            return true;
+        }
+        let rate = self.vfs[f - 1].admin.max_tx_rate;
+        let dp = &mut self.dp_vf[f - 1];
+        if rate == 0 {
+            return true;
+        }
+        // Mb/s = bits per microsecond; burst: 1 ms worth, at least a jumbo.
+        let burst = (i64::from(rate) * 1000).max(BUF as i64 * 8);
+        let elapsed = now_ns.saturating_sub(dp.tokens_at_ns);
+        dp.tokens_at_ns = now_ns;
+        let earned = (u128::from(elapsed) * u128::from(rate) / 1000).min(burst as u128) as i64;
+        dp.tokens = (dp.tokens + earned).min(burst);
+        dp.tokens > 0
+    }
+
+    /// A frame function `f` sent (in scratch A): policy, then switching.
+    fn transmit(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        uplink: &mut (impl Uplink + ?Sized),
+        f: usize,
+        len: usize,
+        desc_tag: Option<u16>,
+    ) {
+        self.dp(f).counters.tx_offered += 1;
+        match self.egress_policy(f, len, desc_tag) {
+            Err(r) => {
+                self.dp(f).counters.drop_tx(r);
+                if f > 0 && matches!(r, DropReason::SpoofMac | DropReason::SpoofVlan) {
+                    let n = self.dp(f).counters.drops[r as usize];
+                    // Every power of two: visible without flooding the ring.
+                    if n.is_power_of_two() {
+                        self.post_event(
+                            hw,
+                            Event::SpoofDrops {
+                                vf: (f - 1) as u16,
+                                mac: r == DropReason::SpoofMac,
+                                count: n as u32,
+                            },
+                        );
+                    }
+                }
+            }
+            Ok(len) => {
+                let Ok(p) = frame::parse(&self.scratch.a[..len]) else {
+                    self.dp(f).counters.drop_tx(DropReason::BadVlanHeader);
+                    return;
+                };
+                let (local, to_wire) = self.destinations(f, &p);
+                if local.is_empty() && !to_wire {
+                    // Unicast to the sender's own address.
+                    self.dp(f).counters.drop_tx(DropReason::NoDestination);
+                    return;
+                }
+                if f > 0 {
+                    self.dp_vf[f - 1].tokens -= len as i64 * 8;
+                }
+                let c = &mut self.dp(f).counters;
+                c.tx_packets += 1;
+                c.tx_bytes += len as u64;
+                let block = &hw.function[f];
+                block.gptc.set(block.gptc.get().wrapping_add(1));
+                let gotc = (u64::from(block.gotc_msb.get()) << 32
+                    | u64::from(block.gotc_lsb.get()))
+                .wrapping_add(len as u64)
+                    & 0xf_ffff_ffff;
+                block.gotc_lsb.set(gotc as u32);
+                block.gotc_msb.set((gotc >> 32) as u32);
+                for g in local.iter() {
+                    self.offer(hw, dma, g, len, &p, true);
+                }
+                if to_wire {
+                    self.send_to_wire(uplink, len);
+                }
+            }
+        }
+    }
+
+    /// Anti-spoof, descriptor VLAN insertion, port VLAN insertion. The
+    /// frame ends in scratch A; returns its length.
+    fn egress_policy(
+        &mut self,
+        f: usize,
+        len: usize,
+        desc_tag: Option<u16>,
+    ) -> Result<usize, DropReason> {
+        let mut len = len;
+        if let Some(tci) = desc_tag {
+            let tag = Tag {
+                tpid: TPID_8021Q,
+                tci,
+            };
+            let m = frame::insert_tag(&self.scratch.a[..len], tag, &mut self.scratch.b)
+                .ok_or(DropReason::Oversize)?;
+            self.scratch.a[..m].copy_from_slice(&self.scratch.b[..m]);
+            len = m;
+        }
+        let p = frame::parse(self.frame(Buf::A, len)).map_err(parse_drop)?;
+        if f == 0 {
+            return Ok(len);
+        }
+        let vf = &self.vfs[f - 1];
+        if !vf.link_up(self.uplink_up) {
+            return Err(DropReason::LinkDown);
+        }
+        if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !vf.oper.macvlans.contains(&p.src)
+        {
+            return Err(DropReason::SpoofMac);
+        }
+        match vf.admin.port_vlan {
+            Some(pv) => {
+                if p.outer().is_some() && vf.admin.spoof_check {
+                    return Err(DropReason::SpoofVlan);
+                }
+                let tag = Tag {
+                    tpid: pv.proto.ethertype(),
+                    tci: u16::from(pv.qos) << 13 | pv.vid,
+                };
+                let m = frame::insert_tag(&self.scratch.a[..len], tag, &mut self.scratch.b)
+                    .ok_or(DropReason::Oversize)?;
+                self.scratch.a[..m].copy_from_slice(&self.scratch.b[..m]);
+                len = m;
+            }
+            None => {
+                if vf.admin.spoof_check
+                    && (p.outer().is_some_and(|t| t.tpid != TPID_8021Q)
+                        || !vf.oper.vlans.contains(p.vid()))
+                {
+                    return Err(DropReason::SpoofVlan);
+                }
+            }
+        }
+        Ok(len)
+    }
+
+    /// Where a frame from `from` goes. VEB: local functions, and the wire
+    /// for what is not local (broadcast and multicast to both, never back
+    /// to the sender). VEPA: the wire only.
+    fn destinations(&self, from: usize, p: &Parsed) -> (PoolSet, bool) {
+        if self.bridge == crate::admin::BridgeMode::Vepa {
+            return (PoolSet::EMPTY, true);
+        }
+        let mut local = self.classifier.candidates(&p.dst, false);
+        let to_wire = p.dst.is_multicast() || self.classifier.owners(&p.dst).is_empty();
+        local.remove(from);
+        (local, to_wire)
+    }
+
+    fn send_to_wire(&mut self, uplink: &mut (impl Uplink + ?Sized), len: usize) {
+        self.uplink.tx_offered += 1;
+        if !uplink.link_up() {
+            self.uplink.drop_tx(DropReason::UplinkDown);
+        } else if !uplink.transmit(&self.scratch.a[..len]) {
+            self.uplink.drop_tx(DropReason::UplinkFull);
+        } else {
+            self.uplink.tx_packets += 1;
+            self.uplink.tx_bytes += len as u64;
+        }
+    }
+
+    /// Rebuilds the classifier from the functions' configuration.
+    pub(super) fn rebuild_classifier(&mut self) {
+        self.classifier_dirty = false;
+        let c = &mut self.classifier;
+        c.clear();
+        c.default_pool = Some(0);
+        c.broadcast.insert(0);
+        c.all_multicast.insert(0);
+        if let Some(mac) = self.pf_mac {
+            c.add_unicast(mac, 0);
+        }
+        for (i, vf) in self.vfs[..usize::from(self.enabled)].iter().enumerate() {
+            let f = i + 1;
+            if vf.lifecycle == crate::vf::Lifecycle::Disabled
+                || vf.admin.link_state == LinkState::Disable
+            {
+                continue;
+            }
+            if let Some(mac) = vf.oper.mac {
+                c.add_unicast(mac, f);
+            }
+            for mac in &vf.oper.macvlans {
+                c.add_unicast(*mac, f);
+            }
+            c.broadcast.insert(f);
+            use hal::ixgbe::XcastMode::*;
+            if vf.oper.xcast >= Multi {
+                for h in &vf.oper.mc_hashes {
+                    c.add_multicast_hash(*h, f);
+                }
+            }
+            if vf.oper.xcast >= AllMulti {
+                c.all_multicast.insert(f);
+            }
+            if vf.oper.xcast == Promisc {
+                c.promiscuous.insert(f);
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Parsing a frame for the switch: addresses, VLAN tags, and the L3/L4
+//! fields RSS hashes. No allocation; offsets into the caller's bytes.
+
+use crate::mac::Mac;
+
+/// Largest frame the data path carries (jumbo 9728 + a QinQ tag pair).
+pub const MAX_FRAME: usize = 9728 + 8;
+/// Smallest: a full Ethernet header. (Frames below 60 bytes are legal on a
+/// TAP and in captures; the MAC pads on the wire.)
+pub const MIN_FRAME: usize = 14;
+
+pub const TPID_8021Q: u16 = 0x8100;
+pub const TPID_8021AD: u16 = 0x88a8;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+/// A VLAN tag: protocol and TCI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub tpid: u16,
+    pub tci: u16,
+}
+
+impl Tag {
+    pub const fn vid(&self) -> u16 {
+        self.tci & 0xfff
+    }
+}
+
+/// What RSS hashes, and how the descriptor reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L4 {
+    None,
+    Tcp { src: u16, dst: u16 },
+    Udp { src: u16, dst: u16 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L3 {
+    Other,
+    V4 {
+        src: [u8; 4],
+        dst: [u8; 4],
+        l4: L4,
+    },
+    V6 {
+        src: [u8; 16],
+        dst: [u8; 16],
+        l4: L4,
+    },
+}
+
+/// A parsed frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub dst: Mac,
+    pub src: Mac,
+    /// Up to two tags, outer first.
+    pub tags: [Option<Tag>; 2],
+    /// The EtherType after the tags.
+    pub ethertype: u16,
+    pub l3: L3,
+}
+
+impl Parsed {
+    pub fn outer(&self) -> Option<Tag> {
+        self.tags[0]
+    }
+
+    /// The VLAN the frame is in for filtering: the outer 802.1Q tag's VID,
+    /// or 0 when untagged (priority-tagged frames are VLAN 0 too).
+    pub fn vid(&self) -> u16 {
+        match self.tags[0] {
+            Some(t) if t.tpid == TPID_8021Q => t.vid(),
+            Some(t) => t.vid(),
+            None => 0,
+        }
+    }
+}
+
+/// Why a frame could not be parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ParseError {
+    /// Shorter than an Ethernet header.
+    Runt,
+    /// Longer than [`MAX_FRAME`].
+    Oversize,
+    /// A VLAN tag cut short.
+    BrokenVlan,
+    /// More than two VLAN tags.
+    TooManyTags,
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+pub fn parse(f: &[u8]) -> Result<Parsed, ParseError> {
+    if f.len() < MIN_FRAME {
+        return Err(ParseError::Runt);
+    }
+    if f.len() > MAX_FRAME {
+        return Err(ParseError::Oversize);
+    }
+    let mac = |at: usize| Mac([f[at], f[at + 1], f[at + 2], f[at + 3], f[at + 4], f[at + 5]]);
+    let mut tags = [None; 2];
+    let mut at = 12;
+    let mut ethertype = be16(f, at);
+    let mut n = 0;
+    while ethertype == TPID_8021Q || ethertype == TPID_8021AD {
+        if n == 2 {
+            return Err(ParseError::TooManyTags);
+        }
+        if f.len() < at + 6 {
+            return Err(ParseError::BrokenVlan);
+        }
+        tags[n] = Some(Tag {
+            tpid: ethertype,
+            tci: be16(f, at + 2),
+        });
+        n += 1;
+        at += 4;
+        ethertype = be16(f, at);
+    }
+    let l3_at = at + 2;
+    let l3 = match ethertype {
+        ETHERTYPE_IPV4 => parse_v4(&f[l3_at..]),
+        ETHERTYPE_IPV6 => parse_v6(&f[l3_at..]),
+        _ => L3::Other,
+    };
+    Ok(Parsed {
+        dst: mac(0),
+        src: mac(6),
+        tags,
+        ethertype,
+        l3,
+    })
+}
+
+fn ports(b: &[u8], proto: u8) -> L4 {
+    if b.len() < 4 {
+        return L4::None;
+    }
+    let (src, dst) = (be16(b, 0), be16(b, 2));
+    match proto {
+        6 => L4::Tcp { src, dst },
+        17 => L4::Udp { src, dst },
+        _ => L4::None,
+    }
+}
+
+fn parse_v4(b: &[u8]) -> L3 {
+    if b.len() < 20 || b[0] >> 4 != 4 {
+        return L3::Other;
+    }
+    let ihl = usize::from(b[0] & 0xf) * 4;
+    if ihl < 20 || b.len() < ihl {
+        return L3::Other;
+    }
+    let fragment = be16(b, 6) & 0x3fff != 0;
+    let l4 = if fragment {
+        L4::None
+    } else {
+        ports(&b[ihl..], b[9])
+    };
+    L3::V4 {
+        src: [b[12], b[13], b[14], b[15]],
+        dst: [b[16], b[17], b[18], b[19]],
+        l4,
+    }
+}
+
+fn parse_v6(b: &[u8]) -> L3 {
+    if b.len() < 40 || b[0] >> 4 != 6 {
+        return L3::Other;
+    }
+    let mut src = [0; 16];
+    let mut dst = [0; 16];
+    src.copy_from_slice(&b[8..24]);
+    dst.copy_from_slice(&b[24..40]);
+    L3::V6 {
+        src,
+        dst,
+        l4: ports(&b[40..], b[6]),
+    }
+}
+
+/// Writes `frame` with a tag inserted after the source MAC into `out`;
+/// returns the new length, or `None` if it does not fit.
+pub fn insert_tag(frame: &[u8], tag: Tag, out: &mut [u8]) -> Option<usize> {
+    let len = frame.len() + 4;
+    if frame.len() < 12 || out.len() < len {
+        return None;
+    }
+    out[..12].copy_from_slice(&frame[..12]);
+    out[12..14].copy_from_slice(&tag.tpid.to_be_bytes());
+    out[14..16].copy_from_slice(&tag.tci.to_be_bytes());
+    out[16..len].copy_from_slice(&frame[12..]);
+    Some(len)
+}
+
+/// Writes `frame` without its outer tag into `out`; returns the length.
+pub fn strip_outer_tag(frame: &[u8], out: &mut [u8]) -> Option<usize> {
+    if frame.len() < 18 || out.len() < frame.len() - 4 {
+        return None;
+    }
+    let len = frame.len() - 4;
+    out[..12].copy_from_slice(&frame[..12]);
+    out[12..len].copy_from_slice(&frame[16..]);
+    Some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth(dst: [u8; 6], ethertype_and_rest: &[u8]) -> std::vec::Vec<u8> {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(ethertype_and_rest);
+        f
+    }
+
+    #[test]
+    fn untagged_ipv4_udp() {
+        let mut rest = std::vec![0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+        rest.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0x00, 0x35, 0, 8, 0, 0]);
+        let p = parse(&eth([0xff; 6], &rest)).unwrap();
+        assert_eq!(p.dst, Mac::BROADCAST);
+        assert_eq!(p.tags, [None, None]);
+        assert_eq!(
+            p.l3,
+            L3::V4 {
+                src: [10, 0, 0, 1],
+                dst: [10, 0, 0, 2],
+                l4: L4::Udp {
+                    src: 12345,
+                    dst: 53
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn qinq_and_bad_tags() {
+        let f = eth(
+            [2; 6],
+            &[0x88, 0xa8, 0x20, 0x64, 0x81, 0x00, 0x00, 0x05, 0x08, 0x06],
+        );
+        let p = parse(&f).unwrap();
+        assert_eq!(
+            p.tags[0],
+            Some(Tag {
+                tpid: TPID_8021AD,
+                tci: 0x2064
+            })
+        );
+        assert_eq!(p.tags[1].unwrap().vid(), 5);
+        assert_eq!(p.ethertype, 0x0806);
+        assert_eq!(
+            parse(&eth([2; 6], &[0x81, 0x00, 0x00])),
+            Err(ParseError::BrokenVlan)
+        );
+        let three = eth([2; 6], &[0x81, 0, 0, 1, 0x81, 0, 0, 2, 0x81, 0, 0, 3, 8, 0]);
+        assert_eq!(parse(&three), Err(ParseError::TooManyTags));
+        assert_eq!(parse(&[0; 13]), Err(ParseError::Runt));
+        assert_eq!(parse(&[0; MAX_FRAME + 1]), Err(ParseError::Oversize));
+    }
+
+    #[test]
+    fn tag_insert_and_strip_invert() {
+        let f = eth([2; 6], &[0x08, 0x06, 1, 2, 3]);
+        let mut tagged = [0u8; 64];
+        let n = insert_tag(
+            &f,
+            Tag {
+                tpid: TPID_8021Q,
+                tci: 0x6064,
+            },
+            &mut tagged,
+        )
+        .unwrap();
+        assert_eq!(parse(&tagged[..n]).unwrap().vid(), 100);
+        let mut back = [0u8; 64];
+        let m = strip_outer_tag(&tagged[..n], &mut back).unwrap();
+        assert_eq!(&back[..m], &f[..]);
+    }
+}
