@@ -73,7 +73,7 @@ impl Opcode {
     /// Words a request of this opcode needs (word 0 included).
     pub const fn request_words(self) -> usize {
         match self {
-            Opcode::GetInfo | Opcode::GetVfConfig | Opcode::GetVfStats => 1,
+            Opcode::GetInfo | Opcode::GetVfConfig | Opcode::GetVfStats | Opcode::GetDrops => 1,
             Opcode::PingVfs | Opcode::ResetVfConfig => 1,
             Opcode::SetVfMac | Opcode::SetVfRate | Opcode::SetPfMac => 3,
             Opcode::SetVfVlan => 4,

@@ -17,6 +17,7 @@
 
 pub mod defmt_log;
 pub mod drivers;
+pub mod frames;
 pub mod hostmem;
 pub mod model;
 pub mod qemu;

@@ -2,4 +2,5 @@
 //! a VF driver that brings a VF up the way ixgbevf does. They talk to the
 //! device only through a [`crate::transport::Transport`].
 pub mod pf;
+pub mod queues;
 pub mod vf;

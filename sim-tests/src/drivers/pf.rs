@@ -481,6 +481,19 @@ impl PfDriver {
         self.set(t, Opcode::SetBridgeMode, 0, &[mode as u32])
     }
 
+    /// Tells the firmware the PF's own MAC (so VFs reach the PF locally).
+    pub fn set_pf_mac(&mut self, t: &mut impl Transport, mac: Mac) -> Result<(), PfError> {
+        let (a, b) = mac.to_words();
+        self.set(t, Opcode::SetPfMac, 0, &[a, b])
+    }
+
+    /// Drops by reason of a port: a VF number, `admin::PF_PORT` or
+    /// `admin::UPLINK_PORT`; one count per `DropReason`, in order.
+    pub fn drops(&mut self, t: &mut impl Transport, port: u16) -> Result<Vec<u32>, PfError> {
+        let r = self.command(t, Opcode::GetDrops as u16, port, &[])?;
+        Ok(r[1..].to_vec())
+    }
+
     /// Pings every clear-to-send VF.
     pub fn ping_vfs(&mut self, t: &mut impl Transport) -> Result<(), PfError> {
         self.set(t, Opcode::PingVfs, 0, &[])

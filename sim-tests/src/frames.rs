@@ -1,0 +1,70 @@
+//! Building test frames (with `etherparse`, independent of the firmware's
+//! own parser).
+
+use etherparse::PacketBuilder;
+use firmware::mac::Mac;
+
+/// A frame's description, as tests and scenarios give it.
+#[derive(Clone, Debug, Default)]
+pub struct FrameSpec {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    /// Outer tag first: (TPID, TCI).
+    pub tags: Vec<(u16, u16)>,
+    /// IPv4 UDP flow (src, dst, sport, dport); otherwise an ARP-like frame.
+    pub udp4: Option<([u8; 4], [u8; 4], u16, u16)>,
+    pub payload: usize,
+}
+
+impl FrameSpec {
+    pub fn new(dst: Mac, src: Mac) -> Self {
+        FrameSpec {
+            dst: dst.0,
+            src: src.0,
+            payload: 46,
+            ..Default::default()
+        }
+    }
+
+    pub fn vlan(mut self, tpid: u16, tci: u16) -> Self {
+        self.tags.push((tpid, tci));
+        self
+    }
+
+    pub fn udp(mut self, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Self {
+        self.udp4 = Some((src, dst, sport, dport));
+        self
+    }
+
+    pub fn payload(mut self, n: usize) -> Self {
+        self.payload = n;
+        self
+    }
+
+    pub fn build(&self) -> Vec<u8> {
+        let body = vec![0x5a; self.payload];
+        let mut f = Vec::new();
+        match self.udp4 {
+            Some((s, d, sp, dp)) => {
+                let b = PacketBuilder::ethernet2(self.src, self.dst)
+                    .ipv4(s, d, 64)
+                    .udp(sp, dp);
+                b.write(&mut f, &body).expect("frame builds");
+            }
+            None => {
+                f.extend_from_slice(&self.dst);
+                f.extend_from_slice(&self.src);
+                f.extend_from_slice(&0x0806u16.to_be_bytes());
+                f.extend_from_slice(&body);
+            }
+        }
+        // Insert the tags after the source MAC (outer first).
+        for (i, (tpid, tci)) in self.tags.iter().enumerate() {
+            let at = 12 + 4 * i;
+            let mut tag = tpid.to_be_bytes().to_vec();
+            tag.extend_from_slice(&tci.to_be_bytes());
+            f.splice(at..at, tag);
+        }
+        f
+    }
+}

@@ -1,0 +1,383 @@
+//! The data path end to end: frames from the uplink and from VF and PF
+//! Tx rings, switched by the firmware, seen through the drivers' rings.
+
+use firmware::admin::{self, BridgeMode};
+use firmware::dataplane::DropReason;
+use firmware::mac::Mac;
+use firmware::vf::{LinkState, VlanProto};
+use hal::ixgbe::desc::*;
+use sim_tests::drivers::pf::PfDriver;
+use sim_tests::drivers::queues::Rings;
+use sim_tests::drivers::vf::VfDriver;
+use sim_tests::frames::FrameSpec;
+use sim_tests::model::{PF_RID, pfreg};
+use sim_tests::sim::Sim;
+use sim_tests::transport::Transport;
+
+const PF_MAC: Mac = Mac([0x02, 0xf0, 0, 0, 0, 1]);
+const PEER: Mac = Mac([0x02, 0xee, 0, 0, 0, 9]);
+
+struct Lab {
+    sim: Sim,
+    pf: PfDriver,
+    pf_rings: Rings,
+    vfs: Vec<VfDriver>,
+    rings: Vec<Rings>,
+    macs: Vec<Mac>,
+}
+
+impl Lab {
+    fn new(n: u16) -> Lab {
+        let mut sim = Sim::with_board_capacities();
+        let mut pf = PfDriver::probe(&mut sim).unwrap();
+        pf.sriov_configure(&mut sim, n).unwrap();
+        pf.set_pf_mac(&mut sim, PF_MAC).unwrap();
+        let pf_rings = Rings::setup(&mut sim, PF_RID, pfreg::QUEUES, 2, 32, 2, false).unwrap();
+        let mut lab = Lab {
+            sim,
+            pf,
+            pf_rings,
+            vfs: Vec::new(),
+            rings: Vec::new(),
+            macs: Vec::new(),
+        };
+        for i in 0..n {
+            let mut vf = VfDriver::new(lab.pf.vf_rid(&mut lab.sim, i));
+            let up = vf.bring_up(&mut lab.sim).unwrap();
+            let rings = Rings::setup(&mut lab.sim, vf.rid, 0, 2, 32, 2, false).unwrap();
+            lab.macs.push(up.mac);
+            lab.vfs.push(vf);
+            lab.rings.push(rings);
+        }
+        lab.pf.events(&mut lab.sim);
+        lab
+    }
+
+    /// The VF driver goes through its reset path again (and sets its
+    /// queues up again, as a reset clears them).
+    fn restart_vf(&mut self, i: usize) {
+        self.vfs[i].bring_up(&mut self.sim).unwrap();
+        self.rings[i] = Rings::setup(&mut self.sim, self.vfs[i].rid, 0, 2, 32, 2, false).unwrap();
+    }
+
+    fn wire(&mut self, frame: &[u8]) {
+        self.sim.inject(frame);
+        self.sim.delay_us(10);
+    }
+
+    fn rx(&mut self, vf: usize) -> Vec<sim_tests::drivers::queues::RxFrame> {
+        self.rings[vf].receive(&mut self.sim)
+    }
+
+    fn pf_rx(&mut self) -> Vec<sim_tests::drivers::queues::RxFrame> {
+        self.pf_rings.receive(&mut self.sim)
+    }
+
+    fn send(&mut self, vf: usize, frame: &[u8]) {
+        assert!(self.rings[vf].send(&mut self.sim, 0, frame, None));
+        self.sim.delay_us(10);
+    }
+
+    fn wire_tx(&mut self) -> Vec<Vec<u8>> {
+        self.sim.uplink.take_tx()
+    }
+
+    fn drops(&mut self, port: u16, r: DropReason) -> u32 {
+        self.pf.drops(&mut self.sim, port).unwrap()[r as usize]
+    }
+
+    /// Every port's books balance.
+    fn assert_balanced(&self) {
+        let d = &self.sim.device;
+        assert!(
+            d.uplink_counters().balanced(),
+            "uplink {:?}",
+            d.uplink_counters()
+        );
+        for f in 0..=self.vfs.len() {
+            let c = d.port_counters(f).unwrap();
+            assert!(c.balanced(), "function {f}: {c:?}");
+        }
+    }
+}
+
+#[test]
+fn unicast_from_the_wire_reaches_its_vf_only() {
+    let mut lab = Lab::new(3);
+    let f = FrameSpec::new(lab.macs[1], PEER)
+        .udp([10, 0, 0, 1], [10, 0, 0, 2], 1000, 2000)
+        .build();
+    lab.wire(&f);
+    let got = lab.rx(1);
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r.data, f);
+    assert_eq!(
+        r.status & (RX_STAT_DD | RX_STAT_EOP | RX_STAT_VP | RX_STAT_LB),
+        RX_STAT_DD | RX_STAT_EOP
+    );
+    assert_eq!(r.pkt_info & 0xf, RSS_TYPE_UDP_IPV4);
+    assert_eq!(
+        r.pkt_info & (PKTTYPE_IPV4 | PKTTYPE_UDP),
+        PKTTYPE_IPV4 | PKTTYPE_UDP
+    );
+    assert!(lab.rx(0).is_empty() && lab.rx(2).is_empty() && lab.pf_rx().is_empty());
+    // The VF reads its own counters through its BAR; the PF through admin.
+    let (gprc, _, gorc, _, _) = lab.rings[1].stats(&mut lab.sim);
+    assert_eq!((gprc, gorc), (1, f.len() as u64));
+    let st = lab.pf.vf_stats(&mut lab.sim, 1).unwrap();
+    assert_eq!((st.rx_packets, st.rx_bytes), (1, f.len() as u64));
+    lab.assert_balanced();
+}
+
+#[test]
+fn unknown_unicast_from_the_wire_goes_to_the_pf() {
+    let mut lab = Lab::new(2);
+    let f = FrameSpec::new(Mac([2, 9, 9, 9, 9, 9]), PEER).build();
+    lab.wire(&f);
+    assert_eq!(lab.pf_rx().len(), 1);
+    assert!(lab.rx(0).is_empty() && lab.rx(1).is_empty());
+}
+
+#[test]
+fn broadcast_from_the_wire_reaches_every_function() {
+    let mut lab = Lab::new(4);
+    lab.wire(&FrameSpec::new(Mac::BROADCAST, PEER).build());
+    for vf in 0..4 {
+        assert_eq!(lab.rx(vf).len(), 1, "VF {vf}");
+        assert_eq!(
+            lab.pf
+                .vf_stats(&mut lab.sim, vf as u16)
+                .unwrap()
+                .rx_broadcast,
+            1
+        );
+    }
+    assert_eq!(lab.pf_rx().len(), 1);
+}
+
+#[test]
+fn vf_to_vf_stays_inside_in_veb_and_goes_out_in_vepa() {
+    let mut lab = Lab::new(3);
+    let f = FrameSpec::new(lab.macs[2], lab.macs[0]).build();
+    lab.send(0, &f);
+    let got = lab.rx(2);
+    assert_eq!(got.len(), 1);
+    assert_ne!(got[0].status & RX_STAT_LB, 0, "looped back locally");
+    assert!(lab.wire_tx().is_empty(), "not on the wire");
+    // VF to PF, locally too.
+    lab.send(0, &FrameSpec::new(PF_MAC, lab.macs[0]).build());
+    assert_eq!(lab.pf_rx().len(), 1);
+    lab.pf
+        .set_bridge_mode(&mut lab.sim, BridgeMode::Vepa)
+        .unwrap();
+    lab.send(0, &f);
+    assert!(lab.rx(2).is_empty(), "VEPA: the external switch hairpins");
+    assert_eq!(lab.wire_tx(), vec![f]);
+    lab.assert_balanced();
+}
+
+#[test]
+fn vf_broadcast_reaches_everyone_but_the_sender() {
+    let mut lab = Lab::new(3);
+    let f = FrameSpec::new(Mac::BROADCAST, lab.macs[1]).build();
+    lab.send(1, &f);
+    assert_eq!(lab.rx(0).len(), 1);
+    assert_eq!(lab.rx(2).len(), 1);
+    assert!(lab.rx(1).is_empty(), "no echo");
+    assert_eq!(lab.pf_rx().len(), 1);
+    assert_eq!(lab.wire_tx(), vec![f]);
+    let (_, gptc, _, gotc, _) = lab.rings[1].stats(&mut lab.sim);
+    assert_eq!((gptc, gotc), (1, 60));
+}
+
+#[test]
+fn multicast_only_where_registered() {
+    let mut lab = Lab::new(3);
+    let group = Mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0x07]);
+    lab.vfs[1].set_multicast(&mut lab.sim, &[group]).unwrap();
+    lab.wire(&FrameSpec::new(group, PEER).build());
+    assert_eq!(lab.rx(1).len(), 1);
+    assert!(
+        lab.rx(0).is_empty() && lab.rx(2).is_empty(),
+        "no leak to other VFs"
+    );
+    assert_eq!(lab.pf_rx().len(), 1, "the PF takes all multicast");
+    let (_, _, _, _, mprc) = lab.rings[1].stats(&mut lab.sim);
+    assert_eq!(mprc, 1);
+    // ALLMULTI (trusted) takes every group.
+    lab.pf.set_vf_trust(&mut lab.sim, 2, true).unwrap();
+    lab.vfs[2]
+        .update_xcast(&mut lab.sim, hal::ixgbe::XcastMode::AllMulti)
+        .unwrap();
+    lab.wire(&FrameSpec::new(Mac([1, 0, 0x5e, 1, 2, 3]), PEER).build());
+    assert_eq!(lab.rx(2).len(), 1);
+    assert!(lab.rx(1).is_empty());
+    // Nobody registered this one (and the PF is not listening): counted.
+    lab.assert_balanced();
+}
+
+#[test]
+fn vlan_filter_and_stripping() {
+    let mut lab = Lab::new(1);
+    let tagged = FrameSpec::new(lab.macs[0], PEER)
+        .vlan(0x8100, 0x2000 | 100)
+        .build();
+    lab.wire(&tagged);
+    assert!(lab.rx(0).is_empty());
+    assert_eq!(lab.drops(0, DropReason::VlanFilter), 1);
+    lab.vfs[0].set_vlan(&mut lab.sim, 100, true).unwrap();
+    lab.wire(&tagged);
+    let got = lab.rx(0);
+    assert_eq!(got[0].data, tagged, "VME off: the tag stays");
+    // With VME the tag moves into the descriptor.
+    let rid = lab.vfs[0].rid;
+    let rxdctl = lab.sim.bar_read32(rid, hal::ixgbe::queuereg::rxdctl(0));
+    lab.sim.bar_write32(
+        rid,
+        hal::ixgbe::queuereg::rxdctl(0),
+        rxdctl | hal::ixgbe::queuereg::RXDCTL_VME,
+    );
+    lab.wire(&tagged);
+    let got = lab.rx(0);
+    assert_ne!(got[0].status & RX_STAT_VP, 0);
+    assert_eq!(got[0].vlan, 0x2000 | 100);
+    assert_eq!(got[0].data, FrameSpec::new(lab.macs[0], PEER).build());
+    // Priority-tagged (VID 0) is VLAN 0, always accepted.
+    lab.wire(
+        &FrameSpec::new(lab.macs[0], PEER)
+            .vlan(0x8100, 0x6000)
+            .build(),
+    );
+    assert_eq!(lab.rx(0).len(), 1);
+}
+
+#[test]
+fn port_vlan_is_inserted_and_stripped() {
+    for (proto, tpid) in [(VlanProto::Dot1Q, 0x8100u16), (VlanProto::Dot1AD, 0x88a8)] {
+        let mut lab = Lab::new(2);
+        lab.pf.set_vf_vlan(&mut lab.sim, 0, 300, 5, proto).unwrap();
+        lab.restart_vf(0);
+        let plain = FrameSpec::new(PEER, lab.macs[0]).build();
+        lab.send(0, &plain);
+        let wire = lab.wire_tx();
+        let expect = FrameSpec::new(PEER, lab.macs[0])
+            .vlan(tpid, 5 << 13 | 300)
+            .build();
+        assert_eq!(wire, vec![expect.clone()], "{proto:?} inserted");
+        // From the wire: stripped (hidden from the VF, as the 82599 does).
+        let to_vf = FrameSpec::new(lab.macs[0], PEER).vlan(tpid, 300).build();
+        lab.wire(&to_vf);
+        let got = lab.rx(0);
+        assert_eq!(got[0].data, FrameSpec::new(lab.macs[0], PEER).build());
+        assert_eq!(got[0].status & RX_STAT_VP, 0);
+        // Untagged, or the wrong VLAN: not for this VF.
+        lab.wire(&FrameSpec::new(lab.macs[0], PEER).build());
+        lab.wire(&FrameSpec::new(lab.macs[0], PEER).vlan(tpid, 301).build());
+        assert!(lab.rx(0).is_empty());
+        assert_eq!(lab.drops(0, DropReason::VlanFilter), 2);
+        // The VF may not tag on its own under a port VLAN.
+        assert!(lab.rings[0].send(&mut lab.sim, 0, &plain, Some(7)));
+        lab.sim.delay_us(10);
+        assert_eq!(lab.drops(0, DropReason::SpoofVlan), 1);
+    }
+}
+
+#[test]
+fn spoofed_frames_are_dropped_counted_and_reported() {
+    let mut lab = Lab::new(2);
+    let forged = FrameSpec::new(PEER, lab.macs[1]).build();
+    lab.send(0, &forged);
+    assert!(lab.wire_tx().is_empty());
+    assert_eq!(lab.drops(0, DropReason::SpoofMac), 1);
+    let ev = lab.pf.events(&mut lab.sim);
+    assert!(
+        ev.iter()
+            .any(|e| e.name() == "spoof-drops" && e.is_for(0) && e.data0 == 1 && e.data1 == 1),
+        "{ev:?}"
+    );
+    // A VLAN the VF did not register.
+    lab.send(
+        0,
+        &FrameSpec::new(PEER, lab.macs[0]).vlan(0x8100, 42).build(),
+    );
+    assert_eq!(lab.drops(0, DropReason::SpoofVlan), 1);
+    // Spoof check off: both pass.
+    lab.pf.set_vf_spoofchk(&mut lab.sim, 0, false).unwrap();
+    lab.send(0, &forged);
+    assert_eq!(lab.wire_tx().len(), 1);
+    assert_eq!(lab.pf.vf_stats(&mut lab.sim, 0).unwrap().tx_dropped, 2);
+    lab.assert_balanced();
+}
+
+#[test]
+fn link_state_gates_traffic() {
+    let mut lab = Lab::new(3);
+    lab.pf
+        .set_vf_link_state(&mut lab.sim, 2, LinkState::Disable)
+        .unwrap();
+    lab.wire(&FrameSpec::new(lab.macs[2], PEER).build());
+    assert!(lab.rx(2).is_empty());
+    lab.send(2, &FrameSpec::new(PEER, lab.macs[2]).build());
+    assert!(lab.wire_tx().is_empty());
+    // Uplink down: auto VFs are down, enable VFs keep talking to each other.
+    lab.pf
+        .set_vf_link_state(&mut lab.sim, 1, LinkState::Enable)
+        .unwrap();
+    lab.pf
+        .set_vf_link_state(&mut lab.sim, 2, LinkState::Enable)
+        .unwrap();
+    lab.sim.set_uplink(false);
+    lab.send(1, &FrameSpec::new(lab.macs[2], lab.macs[1]).build());
+    assert_eq!(lab.rx(2).len(), 1, "enable: VF to VF flows");
+    lab.send(0, &FrameSpec::new(lab.macs[2], lab.macs[0]).build());
+    assert!(lab.rx(2).is_empty(), "auto: down with the uplink");
+    assert_eq!(lab.drops(0, DropReason::LinkDown), 1);
+    lab.send(1, &FrameSpec::new(PEER, lab.macs[1]).build());
+    assert_eq!(lab.drops(admin::UPLINK_PORT, DropReason::UplinkDown), 1);
+    lab.assert_balanced();
+}
+
+#[test]
+fn rss_spreads_flows_over_the_vf_queues() {
+    let mut lab = Lab::new(1);
+    let mut per_queue = [0; 2];
+    for port in 0..64u16 {
+        let f = FrameSpec::new(lab.macs[0], PEER)
+            .udp([10, 0, 0, 1], [10, 0, 0, 2], 1000 + port, 53)
+            .build();
+        lab.wire(&f);
+        for r in lab.rx(0) {
+            assert_eq!(
+                r.queue,
+                (r.rss_hash % 128) % 2,
+                "RETA: entry i -> queue i mod 2"
+            );
+            per_queue[r.queue as usize] += 1;
+        }
+    }
+    assert_eq!(per_queue[0] + per_queue[1], 64);
+    assert!(
+        per_queue[0] > 10 && per_queue[1] > 10,
+        "spread: {per_queue:?}"
+    );
+}
+
+#[test]
+fn max_tx_rate_paces_a_vf() {
+    let mut lab = Lab::new(1);
+    lab.pf.set_vf_rate(&mut lab.sim, 0, 0, 10).unwrap(); // 10 Mb/s
+    let f = FrameSpec::new(PEER, lab.macs[0]).payload(1000).build(); // ~8.3 kbit
+    let mut sent = 0;
+    for _ in 0..200 {
+        if lab.rings[0].send(&mut lab.sim, 0, &f, None) {
+            sent += 1;
+        }
+        lab.sim.delay_us(100);
+    }
+    // 20 ms at 10 Mb/s is 200 kbit: about 24 frames (+ the initial burst).
+    let out = lab.wire_tx().len();
+    assert!(sent > out, "frames wait in the ring, not dropped");
+    assert!((20..=40).contains(&out), "{out} frames in 20 ms");
+    assert_eq!(lab.pf.vf_stats(&mut lab.sim, 0).unwrap().tx_dropped, 0);
+}
