@@ -381,3 +381,220 @@ fn max_tx_rate_paces_a_vf() {
     assert!((20..=40).contains(&out), "{out} frames in 20 ms");
     assert_eq!(lab.pf.vf_stats(&mut lab.sim, 0).unwrap().tx_dropped, 0);
 }
+
+// ---- bad input, each a test -------------------------------------------
+
+#[test]
+fn runts_oversize_and_broken_tags_from_the_wire_are_counted() {
+    let mut lab = Lab::new(1);
+    lab.wire(&[0u8; 10]);
+    lab.wire(&vec![0u8; 9800]);
+    let mut broken = FrameSpec::new(lab.macs[0], PEER).build();
+    broken.truncate(12);
+    broken.extend_from_slice(&[0x81, 0x00, 0x00]);
+    lab.wire(&broken);
+    let three_tags = FrameSpec::new(lab.macs[0], PEER)
+        .vlan(0x88a8, 1)
+        .vlan(0x8100, 2)
+        .vlan(0x8100, 3)
+        .build();
+    lab.wire(&three_tags);
+    let up = admin::UPLINK_PORT;
+    assert_eq!(lab.drops(up, DropReason::Runt), 1);
+    assert_eq!(lab.drops(up, DropReason::Oversize), 1);
+    assert_eq!(lab.drops(up, DropReason::BadVlanHeader), 2);
+    assert!(lab.rx(0).is_empty());
+    lab.assert_balanced();
+}
+
+#[test]
+fn qinq_reaches_only_a_vf_with_that_outer_port_vlan() {
+    let mut lab = Lab::new(2);
+    lab.pf
+        .set_vf_vlan(&mut lab.sim, 1, 10, 0, VlanProto::Dot1AD)
+        .unwrap();
+    lab.restart_vf(1);
+    let qinq = FrameSpec::new(Mac::BROADCAST, PEER)
+        .vlan(0x88a8, 10)
+        .vlan(0x8100, 20)
+        .build();
+    lab.wire(&qinq);
+    assert!(lab.rx(0).is_empty(), "a plain VF does not take 802.1ad");
+    let got = lab.rx(1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].data,
+        FrameSpec::new(Mac::BROADCAST, PEER)
+            .vlan(0x8100, 20)
+            .build(),
+        "outer stripped, inner kept"
+    );
+}
+
+#[test]
+fn frames_longer_than_a_buffer_span_descriptors_or_hit_the_mtu() {
+    let mut lab = Lab::new(1);
+    let jumbo = FrameSpec::new(lab.macs[0], PEER).payload(5000).build();
+    lab.wire(&jumbo);
+    assert!(lab.rx(0).is_empty(), "max frame 1518 until SET_LPE");
+    assert_eq!(lab.drops(0, DropReason::Mtu), 1);
+    lab.vfs[0].set_lpe(&mut lab.sim, 9018).unwrap();
+    lab.wire(&jumbo);
+    let got = lab.rx(0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, jumbo);
+    assert_eq!(got[0].descriptors, 3, "2 KiB buffers");
+    // A jumbo sent by the VF: several Tx descriptors, one frame on the wire.
+    let out = FrameSpec::new(PEER, lab.macs[0]).payload(5000).build();
+    lab.send(0, &out);
+    assert_eq!(lab.wire_tx(), vec![out]);
+    lab.assert_balanced();
+}
+
+#[test]
+fn an_rx_ring_without_buffers_drops_without_blocking_others() {
+    let mut lab = Lab::new(2);
+    lab.rings[0].starve_rx(&mut lab.sim, 0);
+    lab.rings[0].starve_rx(&mut lab.sim, 1);
+    for _ in 0..5 {
+        lab.wire(&FrameSpec::new(Mac::BROADCAST, PEER).build());
+    }
+    assert!(lab.rx(0).is_empty());
+    assert_eq!(lab.rx(1).len(), 5, "the other VF gets every frame");
+    assert_eq!(lab.drops(0, DropReason::NoRxBuffer), 5);
+    lab.assert_balanced();
+}
+
+#[test]
+fn zero_length_and_unknown_tx_descriptors_are_dropped() {
+    let mut lab = Lab::new(1);
+    let r = &mut lab.rings[0];
+    let cmd = TX_DTYP_DATA | TX_CMD_DEXT | TX_CMD_EOP | TX_CMD_RS;
+    assert!(r.push_tx_desc(&mut lab.sim, 0, [0, 0, cmd, 0]));
+    assert!(r.push_tx_desc(&mut lab.sim, 0, [0, 0, 0x7 << 20 | TX_CMD_DEXT | 60, 0]));
+    r.doorbell(&mut lab.sim, 0, None);
+    lab.sim.delay_us(10);
+    assert_eq!(lab.drops(0, DropReason::BadDescriptor), 2);
+    // The ring keeps going afterwards.
+    lab.send(0, &FrameSpec::new(PEER, lab.macs[0]).build());
+    assert_eq!(lab.wire_tx().len(), 1);
+    lab.assert_balanced();
+}
+
+#[test]
+fn dma_outside_the_window_stops_only_that_queue() {
+    let mut lab = Lab::new(2);
+    // VF 1's buffer is outside VF 0's window.
+    let theirs = lab.sim.dma_alloc(lab.vfs[1].rid, 64, 64).unwrap();
+    lab.sim.dma_write(theirs, &[0xab; 64]);
+    let cmd = 60 | TX_DTYP_DATA | TX_CMD_DEXT | TX_CMD_EOP | TX_CMD_RS;
+    let r = &mut lab.rings[0];
+    assert!(r.push_tx_desc(
+        &mut lab.sim,
+        0,
+        [theirs as u32, (theirs >> 32) as u32, cmd, 0]
+    ));
+    r.doorbell(&mut lab.sim, 0, None);
+    lab.sim.delay_us(10);
+    assert!(
+        lab.wire_tx().is_empty(),
+        "nothing read from another function's memory went out"
+    );
+    assert_eq!(lab.drops(0, DropReason::DmaFault), 1);
+    let ev = lab.pf.events(&mut lab.sim);
+    assert!(
+        ev.iter()
+            .any(|e| e.name() == "queue-fault" && e.is_for(0) && e.data0 == 0x100 && e.data1 == 1),
+        "{ev:?}"
+    );
+    // Queue 0 stopped; queue 1 and the other VF still work.
+    assert!(lab.rings[0].send(
+        &mut lab.sim,
+        0,
+        &FrameSpec::new(PEER, lab.macs[0]).build(),
+        None
+    ));
+    lab.sim.delay_us(10);
+    assert!(lab.wire_tx().is_empty());
+    assert!(lab.rings[0].send(
+        &mut lab.sim,
+        1,
+        &FrameSpec::new(PEER, lab.macs[0]).build(),
+        None
+    ));
+    lab.send(1, &FrameSpec::new(PEER, lab.macs[1]).build());
+    assert_eq!(lab.wire_tx().len(), 2);
+    // An Rx descriptor pointing outside the window: nothing is written there.
+    let rx_ring = lab
+        .sim
+        .bar_read32(lab.vfs[1].rid, hal::ixgbe::queuereg::rdbal(0));
+    let rx_ring = u64::from(rx_ring)
+        | u64::from(
+            lab.sim
+                .bar_read32(lab.vfs[1].rid, hal::ixgbe::queuereg::rdbah(0)),
+        ) << 32;
+    let victim = lab.sim.dma_alloc(lab.vfs[0].rid, 64, 64).unwrap();
+    let head = lab
+        .sim
+        .bar_read32(lab.vfs[1].rid, hal::ixgbe::queuereg::rdh(0));
+    let mut d = [0u8; 16];
+    d[..8].copy_from_slice(&victim.to_le_bytes());
+    lab.sim.dma_write(rx_ring + u64::from(head) * 16, &d);
+    lab.wire(&FrameSpec::new(lab.macs[1], PEER).build());
+    let mut after = [0u8; 64];
+    lab.sim.dma_read(victim, &mut after);
+    assert_eq!(after, [0u8; 64], "VF 0's memory untouched");
+    assert_eq!(lab.drops(1, DropReason::DmaFault), 1);
+    lab.assert_balanced();
+}
+
+#[test]
+fn a_tail_beyond_the_ring_stops_the_queue() {
+    let mut lab = Lab::new(1);
+    lab.rings[0].doorbell(&mut lab.sim, 0, Some(500));
+    lab.sim.delay_us(10);
+    assert_eq!(lab.drops(0, DropReason::TailBeyondRing), 1);
+    let ev = lab.pf.events(&mut lab.sim);
+    assert!(
+        ev.iter().any(|e| e.name() == "queue-fault" && e.data1 == 2),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn a_ring_enabled_without_configuration_is_refused() {
+    let mut lab = Lab::new(1);
+    let rid = lab.vfs[0].rid;
+    use hal::ixgbe::queuereg::*;
+    // Queue 1: enabled with a zero length.
+    lab.sim.bar_write32(rid, rxdctl(1), 0);
+    lab.sim.bar_write32(rid, rdlen(1), 0);
+    lab.sim.bar_write32(rid, rxdctl(1), RXDCTL_ENABLE);
+    let mut sent = 0;
+    for port in 0..16u16 {
+        let f = FrameSpec::new(lab.macs[0], PEER)
+            .udp([1, 1, 1, 1], [2, 2, 2, 2], port, 9)
+            .build();
+        lab.wire(&f);
+        sent += 1;
+    }
+    let got = lab.rx(0).len() as u32;
+    let refused = lab.drops(0, DropReason::RingDisabled);
+    assert!(refused > 0, "some flows hash to queue 1");
+    assert_eq!(got + refused, sent);
+    let ev = lab.pf.events(&mut lab.sim);
+    assert!(
+        ev.iter()
+            .any(|e| e.name() == "queue-fault" && e.data0 == 1 && e.data1 == 3),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn vf_frames_to_its_own_address_go_nowhere_counted() {
+    let mut lab = Lab::new(1);
+    lab.send(0, &FrameSpec::new(lab.macs[0], lab.macs[0]).build());
+    assert!(lab.wire_tx().is_empty());
+    assert_eq!(lab.drops(0, DropReason::NoDestination), 1);
+    lab.assert_balanced();
+}
