@@ -43,6 +43,8 @@ pub struct QueuePair {
 }
 
 pub struct Rings {
+    /// Records every frame this function sends and receives (a port capture).
+    pub capture: Option<crate::uplink::PcapCapture>,
     pub rid: u16,
     /// Offset of the 82599 queue registers in the function's BAR.
     pub base: u32,
@@ -141,6 +143,7 @@ impl Rings {
             pairs.push(pair);
         }
         Ok(Rings {
+            capture: None,
             rid,
             base,
             buf_size,
@@ -203,6 +206,9 @@ impl Rings {
                 ],
             );
         }
+        if let Some(c) = self.capture.as_mut() {
+            c.record(0, frame);
+        }
         let total = frame.len() as u32;
         for (i, piece) in pieces.iter().enumerate() {
             let ring = &self.pairs[q].tx;
@@ -260,6 +266,9 @@ impl Rings {
                 p.partial.extend_from_slice(&data);
                 p.partial_descs += 1;
                 if d[2] & RX_STAT_EOP != 0 {
+                    if let Some(c) = self.capture.as_mut() {
+                        c.record(0, &p.partial);
+                    }
                     out.push(RxFrame {
                         queue: p.q,
                         data: std::mem::take(&mut p.partial),
