@@ -19,12 +19,34 @@ use std::path::Path;
 /// few things that are not a host driver's (the physical port's link).
 pub trait Harness: Transport {
     fn set_uplink(&mut self, up: bool);
+    /// A frame arrives from the wire.
+    fn inject(&mut self, frame: &[u8]);
+    /// Frames that went out on the wire since the last call.
+    fn take_wire(&mut self) -> Vec<Vec<u8>>;
+    /// The wire refuses frames after `n` more (0: never).
+    fn set_uplink_tx_limit(&mut self, n: usize);
 }
 
 impl Harness for crate::sim::Sim {
     fn set_uplink(&mut self, up: bool) {
         crate::sim::Sim::set_uplink(self, up)
     }
+
+    fn inject(&mut self, frame: &[u8]) {
+        crate::sim::Sim::inject(self, frame)
+    }
+
+    fn take_wire(&mut self) -> Vec<Vec<u8>> {
+        self.uplink.take_tx()
+    }
+
+    fn set_uplink_tx_limit(&mut self, n: usize) {
+        self.uplink.tx_budget = (n != 0).then_some(n);
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,8 +116,9 @@ pub enum Step {
     PfConfigWrite { offset: u16, size: u8, value: u32 },
     /// Function Level Reset of a VF.
     Flr { vf: u16 },
-    /// The physical port's link.
-    Uplink { up: bool },
+    /// The physical port: its link, and optionally how many more frames it
+    /// takes before refusing (0 = unlimited).
+    Uplink { up: bool, tx_limit: Option<usize> },
     /// Compare fields of `ip link show` for one VF.
     ExpectVf {
         vf: u16,
@@ -105,6 +128,116 @@ pub enum Step {
     ExpectEvents { events: Vec<EventPattern> },
     /// Let time pass.
     Wait { us: u64 },
+    /// Set up a function's queues (VF `vf`, or the PF without `vf`).
+    Queues {
+        vf: Option<u16>,
+        #[serde(default = "one_u32")]
+        queues: u32,
+        #[serde(default = "descs")]
+        descriptors: u32,
+        #[serde(default = "two")]
+        buf_kib: u32,
+        #[serde(default)]
+        vme: bool,
+    },
+    /// A frame arrives from the wire.
+    Inject { frame: FrameArgs },
+    /// A function sends a frame (VF `vf`, or the PF); `vlan`: a tag for
+    /// the descriptor to insert.
+    Send {
+        vf: Option<u16>,
+        frame: FrameArgs,
+        vlan: Option<u16>,
+        #[serde(default)]
+        queue: usize,
+    },
+    /// What a function received since the last look (exactly these, in order).
+    ExpectRx {
+        vf: Option<u16>,
+        frames: Vec<RxExpect>,
+    },
+    /// What went out on the wire since the last look (exactly these).
+    ExpectWire { frames: Vec<FrameArgs> },
+    /// A port's drops for one reason: `port` = "vfN", "pf" or "uplink".
+    ExpectDrops {
+        port: String,
+        reason: String,
+        count: u32,
+    },
+    /// A raw Tx descriptor on a function's queue (four words), and the
+    /// doorbell unless `doorbell = false`.
+    TxDescriptor {
+        vf: Option<u16>,
+        #[serde(default)]
+        queue: usize,
+        words: [u32; 4],
+        #[serde(default = "yes")]
+        doorbell: bool,
+    },
+    /// The driver stops posting Rx buffers on a queue.
+    StarveRx {
+        vf: Option<u16>,
+        #[serde(default)]
+        queue: usize,
+    },
+    /// How many frames went out on the wire since the last look.
+    ExpectWireCount { min: usize, max: usize },
+    /// `ip -s link` counters of a VF.
+    ExpectStats {
+        vf: u16,
+        fields: BTreeMap<String, toml::Value>,
+    },
+}
+
+/// A frame in a scenario. MACs may be written "vf:N" (VF N's address) or
+/// "pf" (the PF's, set with a `pf` step `set_pf_mac`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameArgs {
+    pub dst: String,
+    pub src: String,
+    /// VLAN tags, outer first: `[{ vid = 100 }]`, with `tpid` (default
+    /// 0x8100) and `pcp`.
+    #[serde(default)]
+    pub tags: Vec<TagArgs>,
+    /// An IPv4 UDP flow.
+    pub udp: Option<UdpArgs>,
+    /// Payload bytes (default 46).
+    pub payload: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagArgs {
+    pub vid: u16,
+    #[serde(default = "tpid")]
+    pub tpid: u16,
+    #[serde(default)]
+    pub pcp: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpArgs {
+    pub src: String,
+    pub dst: String,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// An expected received frame: its bytes (as `FrameArgs` build them) and
+/// write-back fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RxExpect {
+    #[serde(flatten)]
+    pub frame: FrameArgs,
+    /// VP set with this tag in the descriptor (VME).
+    pub desc_vlan: Option<u16>,
+    /// LB: switched locally.
+    pub looped_back: Option<bool>,
+    pub queue: Option<u32>,
+    pub descriptors: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +247,22 @@ pub struct EventPattern {
     pub vf: Option<u32>,
     pub data0: Option<u32>,
     pub data1: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one_u32() -> u32 {
+    1
+}
+fn descs() -> u32 {
+    32
+}
+fn two() -> u32 {
+    2
+}
+fn tpid() -> u16 {
+    0x8100
 }
 
 fn ok() -> String {
@@ -161,6 +310,10 @@ pub struct Runner<'h, H: Harness> {
     h: &'h mut H,
     pf: PfDriver,
     vfs: BTreeMap<u16, VfDriver>,
+    /// Queues by function: None = PF.
+    rings: BTreeMap<Option<u16>, crate::drivers::queues::Rings>,
+    pf_mac: Option<Mac>,
+    wire: Vec<Vec<u8>>,
 }
 
 impl<'h, H: Harness> Runner<'h, H> {
@@ -170,6 +323,9 @@ impl<'h, H: Harness> Runner<'h, H> {
             h,
             pf,
             vfs: BTreeMap::new(),
+            rings: BTreeMap::new(),
+            pf_mac: None,
+            wire: Vec::new(),
         })
     }
 
@@ -327,9 +483,52 @@ impl<'h, H: Harness> Runner<'h, H> {
                 };
                 (name, json!({ "result": "ok" }), actual)
             }
-            Step::Uplink { up } => {
+            Step::Uplink { up, tx_limit } => {
                 self.h.set_uplink(*up);
+                if let Some(n) = tx_limit {
+                    self.h.set_uplink_tx_limit(*n);
+                }
                 (name, Value::Null, json!({ "up": up }))
+            }
+            Step::TxDescriptor {
+                vf,
+                queue,
+                words,
+                doorbell,
+            } => {
+                let rings = self
+                    .rings
+                    .get_mut(vf)
+                    .context("set the function's queues up first (a `queues` step)")?;
+                let written = rings.push_tx_desc(self.h, *queue, *words);
+                if *doorbell {
+                    rings.doorbell(self.h, *queue, None);
+                }
+                self.h.delay_us(5);
+                self.collect_wire();
+                (
+                    name,
+                    json!({ "written": true }),
+                    json!({ "written": written }),
+                )
+            }
+            Step::StarveRx { vf, queue } => {
+                let rings = self
+                    .rings
+                    .get_mut(vf)
+                    .context("set the function's queues up first (a `queues` step)")?;
+                rings.starve_rx(self.h, *queue);
+                (name, Value::Null, json!({ "queue": queue }))
+            }
+            Step::ExpectWireCount { min, max } => {
+                self.collect_wire();
+                let n = std::mem::take(&mut self.wire).len();
+                let in_range = (*min..=*max).contains(&n);
+                (
+                    name,
+                    json!({ "in_range": true, "min": min, "max": max }),
+                    json!({ "in_range": in_range, "min": min, "max": max, "count": n }),
+                )
             }
             Step::ExpectVf { vf, fields } => {
                 let actual = match self.pf.vf_info(self.h, *vf) {
@@ -386,7 +585,193 @@ impl<'h, H: Harness> Runner<'h, H> {
                 self.h.delay_us(*us);
                 (name, Value::Null, json!({ "waited_us": us }))
             }
+            Step::Queues {
+                vf,
+                queues,
+                descriptors,
+                buf_kib,
+                vme,
+            } => {
+                let (rid, base) = match vf {
+                    Some(n) => (self.pf.vf_rid(self.h, *n), 0),
+                    None => (crate::model::PF_RID, crate::model::pfreg::QUEUES),
+                };
+                let rings = crate::drivers::queues::Rings::setup(
+                    self.h,
+                    rid,
+                    base,
+                    *queues,
+                    *descriptors,
+                    *buf_kib,
+                    *vme,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?;
+                self.rings.insert(*vf, rings);
+                (name, Value::Null, json!({ "queues": queues }))
+            }
+            Step::Inject { frame } => {
+                let f = self.build(frame)?;
+                self.h.inject(&f);
+                self.h.delay_us(5);
+                self.collect_wire();
+                (name, Value::Null, json!({ "len": f.len() }))
+            }
+            Step::Send {
+                vf,
+                frame,
+                vlan,
+                queue,
+            } => {
+                let f = self.build(frame)?;
+                let rings = self
+                    .rings
+                    .get_mut(vf)
+                    .context("set the function's queues up first (a `queues` step)")?;
+                let queued = rings.send(self.h, *queue, &f, *vlan);
+                self.h.delay_us(5);
+                self.collect_wire();
+                (
+                    name,
+                    json!({ "queued": true }),
+                    json!({ "queued": queued, "len": f.len() }),
+                )
+            }
+            Step::ExpectRx { vf, frames } => {
+                let rings = self
+                    .rings
+                    .get_mut(vf)
+                    .context("set the function's queues up first (a `queues` step)")?;
+                let got = rings.receive(self.h);
+                let actual: Vec<Value> = got
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "len": r.data.len(),
+                            "data": hex(&r.data),
+                            "desc_vlan": (r.status & hal::ixgbe::desc::RX_STAT_VP != 0).then_some(r.vlan),
+                            "looped_back": r.status & hal::ixgbe::desc::RX_STAT_LB != 0,
+                            "queue": r.queue,
+                            "descriptors": r.descriptors,
+                        })
+                    })
+                    .collect();
+                let mut expected = Vec::new();
+                for e in frames {
+                    let f = self.build(&e.frame)?;
+                    let mut v = json!({ "len": f.len(), "data": hex(&f) });
+                    if let Some(t) = e.desc_vlan {
+                        v["desc_vlan"] = json!(t);
+                    }
+                    if let Some(lb) = e.looped_back {
+                        v["looped_back"] = json!(lb);
+                    }
+                    if let Some(q) = e.queue {
+                        v["queue"] = json!(q);
+                    }
+                    if let Some(d) = e.descriptors {
+                        v["descriptors"] = json!(d);
+                    }
+                    expected.push(v);
+                }
+                let count_ok = expected.len() == actual.len();
+                (
+                    name,
+                    json!({ "count": expected.len(), "frames": expected }),
+                    json!({ "count": if count_ok { expected.len() } else { actual.len() }, "frames": actual }),
+                )
+            }
+            Step::ExpectWire { frames } => {
+                self.collect_wire();
+                let got = std::mem::take(&mut self.wire);
+                let mut expected = Vec::new();
+                for f in frames {
+                    expected.push(hex(&self.build(f)?));
+                }
+                let actual: Vec<String> = got.iter().map(|f| hex(f)).collect();
+                (
+                    name,
+                    json!({ "frames": expected, "count": expected.len() }),
+                    json!({ "frames": actual, "count": actual.len() }),
+                )
+            }
+            Step::ExpectDrops {
+                port,
+                reason,
+                count,
+            } => {
+                let port_id = match port.as_str() {
+                    "uplink" => firmware::admin::UPLINK_PORT,
+                    "pf" => firmware::admin::PF_PORT,
+                    p => p
+                        .strip_prefix("vf")
+                        .and_then(|n| n.parse().ok())
+                        .with_context(|| format!("port {p:?}: vfN, pf or uplink"))?,
+                };
+                let r = firmware::dataplane::DropReason::ALL
+                    .into_iter()
+                    .find(|r| r.name() == reason)
+                    .with_context(|| format!("unknown drop reason {reason:?}"))?;
+                let actual = match self.pf.drops(self.h, port_id) {
+                    Ok(d) => json!({ "count": d[r as usize] }),
+                    Err(e) => json!({ "error": pf_error_name(&e) }),
+                };
+                (name, json!({ "count": count }), actual)
+            }
+            Step::ExpectStats { vf, fields } => {
+                let actual = match self.pf.vf_stats(self.h, *vf) {
+                    Ok(s) => json!({
+                        "rx_packets": s.rx_packets, "rx_bytes": s.rx_bytes,
+                        "rx_multicast": s.rx_multicast, "rx_broadcast": s.rx_broadcast,
+                        "rx_dropped": s.rx_dropped, "tx_packets": s.tx_packets,
+                        "tx_bytes": s.tx_bytes, "tx_dropped": s.tx_dropped,
+                    }),
+                    Err(e) => json!({ "error": pf_error_name(&e) }),
+                };
+                (name, toml_map_to_json(fields), actual)
+            }
         })
+    }
+
+    fn collect_wire(&mut self) {
+        self.wire.extend(self.h.take_wire());
+    }
+
+    fn mac(&mut self, s: &str) -> Result<Mac> {
+        if s == "pf" {
+            return self
+                .pf_mac
+                .context("\"pf\": set the PF's MAC first (pf command set_pf_mac)");
+        }
+        if let Some(n) = s.strip_prefix("vf:") {
+            let n: u16 = n.parse().with_context(|| format!("{s:?}"))?;
+            let info = self
+                .pf
+                .vf_info(self.h, n)
+                .map_err(|e| anyhow::anyhow!("{s}: {e}"))?;
+            return Ok(info.mac);
+        }
+        if s == "broadcast" {
+            return Ok(Mac::BROADCAST);
+        }
+        parse_mac(s)
+    }
+
+    fn build(&mut self, a: &FrameArgs) -> Result<Vec<u8>> {
+        let mut spec = crate::frames::FrameSpec::new(self.mac(&a.dst)?, self.mac(&a.src)?);
+        for t in &a.tags {
+            spec = spec.vlan(t.tpid, u16::from(t.pcp) << 13 | t.vid);
+        }
+        if let Some(u) = &a.udp {
+            let ip = |s: &str| -> Result<[u8; 4]> {
+                let v: std::net::Ipv4Addr = s.parse().with_context(|| format!("{s:?}"))?;
+                Ok(v.octets())
+            };
+            spec = spec.udp(ip(&u.src)?, ip(&u.dst)?, u.sport, u.dport);
+        }
+        if let Some(p) = a.payload {
+            spec = spec.payload(p);
+        }
+        Ok(spec.build())
     }
 
     fn pf_command(
@@ -431,6 +816,11 @@ impl<'h, H: Harness> Runner<'h, H> {
                     other => bail!("state must be auto, enable or disable, not {other:?}"),
                 };
                 pf.set_vf_link_state(h, vf, state).map(|_| Value::Null)
+            }
+            "set_pf_mac" => {
+                let mac = arg_mac(args, "mac")?;
+                self.pf_mac = Some(mac);
+                pf.set_pf_mac(h, mac).map(|_| Value::Null)
             }
             "set_bridge_mode" => {
                 let mode = match arg_str(args, "mode") {
@@ -591,6 +981,16 @@ fn action_name(step: &Step) -> String {
         Step::ExpectVf { .. } => "expect_vf",
         Step::ExpectEvents { .. } => "expect_events",
         Step::Wait { .. } => "wait",
+        Step::Queues { .. } => "queues",
+        Step::Inject { .. } => "inject",
+        Step::Send { .. } => "send",
+        Step::ExpectRx { .. } => "expect_rx",
+        Step::ExpectWire { .. } => "expect_wire",
+        Step::ExpectDrops { .. } => "expect_drops",
+        Step::ExpectStats { .. } => "expect_stats",
+        Step::TxDescriptor { .. } => "tx_descriptor",
+        Step::StarveRx { .. } => "starve_rx",
+        Step::ExpectWireCount { .. } => "expect_wire_count",
     }
     .into()
 }

@@ -100,18 +100,23 @@ impl Transport for Sim {
     }
 
     fn delay_us(&mut self, us: u64) {
+        // The firmware polls continuously on its own core. Here: every
+        // microsecond for the first few, then every 100 µs (fine enough for
+        // rate limiting and timers, cheap for the 100 ms waits of PCIe).
         let mut left = us * 1000;
-        // Long waits do not need a poll per microsecond to be faithful:
-        // the firmware has nothing new to do until the host acts again.
-        let mut polls = 0;
-        while left > 0 && polls < 16 {
-            let d = left.min(FIRMWARE_POLL_NS);
+        let mut polls = 0u32;
+        while left > 0 {
+            let step = if polls < 16 {
+                FIRMWARE_POLL_NS
+            } else {
+                100 * FIRMWARE_POLL_NS
+            };
+            let d = left.min(step);
             self.model.advance(d);
             left -= d;
             self.step();
             polls += 1;
         }
-        self.model.advance(left);
         self.step();
     }
 

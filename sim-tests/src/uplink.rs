@@ -16,8 +16,8 @@ pub struct MemoryUplink {
     pub rx: VecDeque<Vec<u8>>,
     pub tx: Vec<Vec<u8>>,
     pub down: bool,
-    /// Frames `transmit` refuses after this many (0 = unlimited).
-    pub tx_limit: usize,
+    /// Frames `transmit` still takes before refusing (None: unlimited).
+    pub tx_budget: Option<usize>,
 }
 
 impl MemoryUplink {
@@ -39,8 +39,10 @@ impl Uplink for MemoryUplink {
     }
 
     fn transmit(&mut self, frame: &[u8]) -> bool {
-        if self.tx_limit != 0 && self.tx.len() >= self.tx_limit {
-            return false;
+        match &mut self.tx_budget {
+            Some(0) => return false,
+            Some(n) => *n -= 1,
+            None => {}
         }
         self.tx.push(frame.to_vec());
         true

@@ -46,14 +46,23 @@ fn frames_flow_from_a_pcap_file_to_a_vf_and_out_to_a_pcap_file() {
     {
         let mut w = PcapWriter::new(File::create(tmp("in.pcap")).unwrap()).unwrap();
         for (i, f) in inbound.iter().enumerate() {
-            w.write_packet(&PcapPacket::new(Duration::from_micros(i as u64), f.len() as u32, f))
-                .unwrap();
+            w.write_packet(&PcapPacket::new(
+                Duration::from_micros(i as u64),
+                f.len() as u32,
+                f,
+            ))
+            .unwrap();
         }
     }
-    sim.pcap_uplink = Some(PcapUplink::open(Some(&tmp("in.pcap")), Some(&tmp("out.pcap"))).unwrap());
+    sim.pcap_uplink =
+        Some(PcapUplink::open(Some(&tmp("in.pcap")), Some(&tmp("out.pcap"))).unwrap());
     sim.uplink_capture = Some(PcapCapture::create(&tmp("uplink.pcap")).unwrap());
     sim.delay_us(10);
-    let got: Vec<Vec<u8>> = rings.receive(&mut sim).into_iter().map(|r| r.data).collect();
+    let got: Vec<Vec<u8>> = rings
+        .receive(&mut sim)
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
     assert_eq!(got, inbound);
     let outbound = FrameSpec::new(peer, mac).build();
     assert!(rings.send(&mut sim, 0, &outbound, None));

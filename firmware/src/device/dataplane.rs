@@ -726,8 +726,10 @@ impl<const N: usize> Device<N> {
         if rate == 0 {
             return true;
         }
-        // Mb/s = bits per microsecond; burst: 1 ms worth, at least a jumbo.
-        let burst = (i64::from(rate) * 1000).max(BUF as i64 * 8);
+        // Mb/s = bits per microsecond. Burst: 1 ms worth, at least one
+        // 1500-byte frame; a larger frame goes when the bucket is positive
+        // and is paid for after (the bucket goes negative).
+        let burst = (i64::from(rate) * 1000).max(12_000);
         let elapsed = now_ns.saturating_sub(dp.tokens_at_ns);
         dp.tokens_at_ns = now_ns;
         let earned = (u128::from(elapsed) * u128::from(rate) / 1000).min(burst as u128) as i64;
