@@ -45,6 +45,23 @@ impl Harness for crate::sim::Sim {
     }
 }
 
+fn unhex(s: &str) -> Result<Vec<u8>> {
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    if s.len() % 2 != 0 {
+        bail!("hex string of odd length");
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .with_context(|| format!("bad hex {:?}", &s[i..i + 2]))
+        })
+        .collect()
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -142,6 +159,8 @@ pub enum Step {
     },
     /// A frame arrives from the wire.
     Inject { frame: FrameArgs },
+    /// Raw bytes arrive from the wire (hex), malformed ones included.
+    InjectRaw { hex: String },
     /// A function sends a frame (VF `vf`, or the PF); `vlan`: a tag for
     /// the descriptor to insert.
     Send {
@@ -616,6 +635,13 @@ impl<'h, H: Harness> Runner<'h, H> {
                 self.collect_wire();
                 (name, Value::Null, json!({ "len": f.len() }))
             }
+            Step::InjectRaw { hex } => {
+                let bytes = unhex(hex)?;
+                self.h.inject(&bytes);
+                self.h.delay_us(5);
+                self.collect_wire();
+                (name, Value::Null, json!({ "len": bytes.len() }))
+            }
             Step::Send {
                 vf,
                 frame,
@@ -983,6 +1009,7 @@ fn action_name(step: &Step) -> String {
         Step::Wait { .. } => "wait",
         Step::Queues { .. } => "queues",
         Step::Inject { .. } => "inject",
+        Step::InjectRaw { .. } => "inject_raw",
         Step::Send { .. } => "send",
         Step::ExpectRx { .. } => "expect_rx",
         Step::ExpectWire { .. } => "expect_wire",
