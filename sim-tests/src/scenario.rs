@@ -50,7 +50,7 @@ fn unhex(s: &str) -> Result<Vec<u8>> {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
         .collect();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         bail!("hex string of odd length");
     }
     (0..s.len())
