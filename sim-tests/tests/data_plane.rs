@@ -598,3 +598,19 @@ fn vf_frames_to_its_own_address_go_nowhere_counted() {
     assert_eq!(lab.drops(0, DropReason::NoDestination), 1);
     lab.assert_balanced();
 }
+
+#[test]
+fn queue_completions_raise_the_routed_interrupt_causes() {
+    use hal::ixgbe::vfreg::VTEICR;
+    let mut lab = Lab::new(1);
+    let rid = lab.vfs[0].rid;
+    // Queue pair 0: Rx to vector 0, Tx to vector 1 (VTIVAR(0) at 0x120).
+    lab.sim.bar_write32(rid, 0x120, 0x8180);
+    assert_eq!(lab.sim.bar_read32(rid, VTEICR), 0);
+    lab.wire(&FrameSpec::new(lab.macs[0], PEER).build());
+    assert_eq!(lab.sim.bar_read32(rid, VTEICR), 0b01, "Rx cause");
+    assert_eq!(lab.sim.bar_read32(rid, VTEICR), 0, "read to clear");
+    lab.send(0, &FrameSpec::new(PEER, lab.macs[0]).build());
+    assert_eq!(lab.sim.bar_read32(rid, VTEICR), 0b10, "Tx cause");
+    let _ = lab.rx(0);
+}

@@ -95,6 +95,12 @@ struct VfHw {
     eicr: u32,
     eims: u32,
     ivar_misc: u32,
+    /// VTIVAR(i): queue pair 2i/2i+1 → vectors (Rx bits 7:0 and 23:16, Tx
+    /// bits 15:8 and 31:24; valid 0x80, vector in bits 1:0).
+    ivar: [u32; 4],
+    /// Queue completions already turned into causes.
+    seen_rx_done: [u32; 8],
+    seen_tx_done: [u32; 8],
 }
 
 /// The PCIe-facing hardware.
@@ -686,6 +692,32 @@ impl Model {
         }
     }
 
+    /// Interrupt causes from queue completions since the last look, routed
+    /// by VTIVAR (read-to-clear, with VTEICR).
+    fn queue_causes(vf: &mut VfHw, block: &hal::chip::FunctionBlock) -> u32 {
+        let mut causes = 0;
+        for (q, regs) in block.queues.iter().enumerate() {
+            let entry = |shift: u32| (vf.ivar[q / 2] >> (shift + 16 * (q as u32 % 2))) & 0xff;
+            let rx = regs.rx_done_seq.get();
+            if rx != vf.seen_rx_done[q] {
+                vf.seen_rx_done[q] = rx;
+                let e = entry(0);
+                if e & 0x80 != 0 {
+                    causes |= 1 << (e & 3);
+                }
+            }
+            let tx = regs.tx_done_seq.get();
+            if tx != vf.seen_tx_done[q] {
+                vf.seen_tx_done[q] = tx;
+                let e = entry(8);
+                if e & 0x80 != 0 {
+                    causes |= 1 << (e & 3);
+                }
+            }
+        }
+        causes
+    }
+
     fn violation(&mut self, n: usize, v: MailboxViolation) {
         self.counters.mailbox_violations += 1;
         let slot = &self.regs().vf[n];
@@ -739,7 +771,11 @@ impl Model {
             o if (VFMBMEM..VFMBMEM + 4 * WORDS as u32).contains(&o) => {
                 vf.buffer[((o - VFMBMEM) / 4) as usize]
             }
-            VTEICR => std::mem::take(&mut vf.eicr),
+            VTEICR => {
+                let causes = Self::queue_causes(vf, &window.regs().function[n + 1]);
+                std::mem::take(&mut vf.eicr) | causes
+            }
+            o if (0x120..0x130).contains(&o) => vf.ivar[((o - 0x120) / 4) as usize],
             VTEIMS => vf.eims,
             VTIVAR_MISC => vf.ivar_misc,
             o => self.queue_read(n + 1, o).unwrap_or_else(|| {
@@ -779,6 +815,9 @@ impl Model {
             VTEIMC => self.vfs[n].eims &= !v,
             VTEICR => self.vfs[n].eicr &= !v,
             VTIVAR_MISC => self.vfs[n].ivar_misc = v & 0x83,
+            o if (0x120..0x130).contains(&o) => {
+                self.vfs[n].ivar[((o - 0x120) / 4) as usize] = v & 0x8383_8383;
+            }
             VFSTATUS | VFLINKS => self.counters.read_only_writes += 1,
             o => {
                 if !self.queue_write(n + 1, o, v) {
