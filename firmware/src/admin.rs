@@ -44,6 +44,9 @@ pub enum Opcode {
     /// [`UPLINK_PORT`]; one word per reason (low 32 bits), in
     /// `DropReason` order.
     GetDrops = 0x0f,
+    /// Stop serving: the firmware answers, then ends its run (under QEMU:
+    /// exit status 0). For test harnesses and orderly power-down.
+    Shutdown = 0x10,
 }
 
 impl Opcode {
@@ -65,6 +68,7 @@ impl Opcode {
             ResetVfConfig,
             SetPfMac,
             GetDrops,
+            Shutdown,
         ]
         .into_iter()
         .find(|o| *o as u16 == v)
@@ -74,7 +78,7 @@ impl Opcode {
     pub const fn request_words(self) -> usize {
         match self {
             Opcode::GetInfo | Opcode::GetVfConfig | Opcode::GetVfStats | Opcode::GetDrops => 1,
-            Opcode::PingVfs | Opcode::ResetVfConfig => 1,
+            Opcode::PingVfs | Opcode::ResetVfConfig | Opcode::Shutdown => 1,
             Opcode::SetVfMac | Opcode::SetVfRate | Opcode::SetPfMac => 3,
             Opcode::SetVfVlan => 4,
             _ => 2,
@@ -91,6 +95,7 @@ impl Opcode {
                 | Opcode::ResetVfConfig
                 | Opcode::SetPfMac
                 | Opcode::GetDrops
+                | Opcode::Shutdown
         )
     }
 }

@@ -34,6 +34,12 @@ pub const MAX_FUNCTIONS: usize = MAX_VFS + 1;
 pub const MAX_QUEUES: usize = 8;
 /// Size of the register part of the window; the rest is host memory for DMA.
 pub const REGISTERS_SIZE: usize = 0x8_0000;
+/// Host memory behind the IOMMU: bus address `HOST_MEMORY_BUS_BASE + x` is
+/// window offset `REGISTERS_SIZE + x` (under QEMU; on silicon the PCIe
+/// endpoint's DMA engine reaches real host memory).
+pub const HOST_MEMORY_BUS_BASE: u64 = 0x1_0000_0000;
+/// Bytes of host memory per function's IOMMU window.
+pub const DMA_WINDOW_SIZE: u64 = 1 << 20;
 
 register_bitfields! [u32,
     /// Firmware status (fw).

@@ -3,10 +3,14 @@
 //! device may only touch a function's memory inside that function's window;
 //! the check is `HostMemory::window_of`.
 
+use crate::window::Window;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
 /// Bytes of host memory per function window.
-pub const WINDOW_SIZE: u64 = 1 << 20;
-/// Where host memory starts in the (simulated) physical address space.
-pub const BASE: u64 = 0x1_0000_0000;
+pub const WINDOW_SIZE: u64 = hal::chip::DMA_WINDOW_SIZE;
+/// Where host memory starts in the bus address space.
+pub const BASE: u64 = hal::chip::HOST_MEMORY_BUS_BASE;
 
 /// A function's IOMMU window: `[start, start + size)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,10 +25,21 @@ impl DmaWindow {
     }
 }
 
+enum Storage {
+    Owned(Vec<u8>),
+    /// The tail of a shared window: QEMU's guest reaches it too.
+    Shared {
+        ptr: NonNull<u8>,
+        len: usize,
+        _window: Rc<Window>,
+    },
+}
+
 /// Host memory: function `f` (0 = PF, 1 + n = VF n) owns window `f`.
 pub struct HostMemory {
-    bytes: Vec<u8>,
+    storage: Storage,
     next: Vec<u64>,
+    window_size: u64,
 }
 
 impl HostMemory {
@@ -32,16 +47,53 @@ impl HostMemory {
     pub fn new(vfs: u16) -> Self {
         let functions = 1 + usize::from(vfs);
         HostMemory {
-            bytes: vec![0; functions * WINDOW_SIZE as usize],
+            storage: Storage::Owned(vec![0; functions * WINDOW_SIZE as usize]),
             next: vec![0; functions],
+            window_size: WINDOW_SIZE,
+        }
+    }
+
+    /// Host memory in the shared window after the registers, each
+    /// function's window the largest power of two up to [`WINDOW_SIZE`]
+    /// that fits; `None` below 64 KiB each.
+    pub fn in_window(window: Rc<Window>, vfs: u16) -> Option<Self> {
+        let functions = 1 + usize::from(vfs);
+        let (ptr, len) = window.tail();
+        let mut window_size = WINDOW_SIZE;
+        while functions as u64 * window_size > len as u64 {
+            window_size /= 2;
+            if window_size < 0x1_0000 {
+                return None;
+            }
+        }
+        Some(HostMemory {
+            storage: Storage::Shared {
+                ptr,
+                len,
+                _window: window,
+            },
+            next: vec![0; functions],
+            window_size,
+        })
+    }
+
+    /// Bytes needed for `vfs` VFs' windows (and the PF's).
+    pub const fn bytes_needed(vfs: u16) -> usize {
+        (1 + vfs as usize) * WINDOW_SIZE as usize
+    }
+
+    fn raw(&self) -> (*mut u8, usize) {
+        match &self.storage {
+            Storage::Owned(v) => (v.as_ptr() as *mut u8, v.len()),
+            Storage::Shared { ptr, len, .. } => (ptr.as_ptr(), *len),
         }
     }
 
     /// Function index → its window.
     pub fn window(&self, function: usize) -> Option<DmaWindow> {
         (function < self.next.len()).then(|| DmaWindow {
-            start: BASE + function as u64 * WINDOW_SIZE,
-            size: WINDOW_SIZE,
+            start: BASE + function as u64 * self.window_size,
+            size: self.window_size,
         })
     }
 
@@ -65,21 +117,31 @@ impl HostMemory {
         if let Some(w) = self.window(function) {
             self.next[function] = 0;
             let s = (w.start - BASE) as usize;
-            self.bytes[s..s + w.size as usize].fill(0);
+            let (p, _) = self.raw();
+            // SAFETY: the window is inside the storage (checked at creation).
+            unsafe { std::ptr::write_bytes(p.add(s), 0, w.size as usize) };
         }
     }
 
     fn range(&self, addr: u64, len: usize) -> Option<std::ops::Range<usize>> {
         let start = usize::try_from(addr.checked_sub(BASE)?).ok()?;
         let end = start.checked_add(len)?;
-        (end <= self.bytes.len()).then_some(start..end)
+        (end <= self.raw().1).then_some(start..end)
     }
 
     /// Host-side write (a driver filling a buffer). False if outside memory.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> bool {
         match self.range(addr, data.len()) {
             Some(r) => {
-                self.bytes[r].copy_from_slice(data);
+                // SAFETY: in bounds; raw copies, as another process may be
+                // reading this memory at the same time.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        data.as_ptr(),
+                        self.raw().0.add(r.start),
+                        data.len(),
+                    )
+                };
                 true
             }
             None => false,
@@ -90,7 +152,14 @@ impl HostMemory {
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
         match self.range(addr, buf.len()) {
             Some(r) => {
-                buf.copy_from_slice(&self.bytes[r]);
+                // SAFETY: in bounds; see `write`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        self.raw().0.add(r.start),
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                    )
+                };
                 true
             }
             None => false,
@@ -123,6 +192,7 @@ mod tests {
         assert!(b >= a + 100, "no overlap");
         assert!(!m.window(2).unwrap().contains(a, 1), "not VF 1's");
         assert_eq!(m.alloc(1, WINDOW_SIZE, 1), None, "full");
+        assert_eq!(m.window(2).unwrap().start, BASE + 2 * WINDOW_SIZE);
         assert_eq!(m.alloc(3, 1, 1), None, "no such function");
         assert_eq!(m.alloc(0, 0, 1), None, "empty");
     }

@@ -13,8 +13,10 @@
 //!   through a [`transport::Transport`].
 //! - [`sim`]: the in-process simulation (model + firmware device logic).
 //! - [`uplink`]: the physical port in memory, as pcap files, and pcap capture.
+//! - [`cosim`]: the same drivers against the firmware image under QEMU.
 //! - [`scenario`]: scenario files run through the drivers, JSON per step.
 
+pub mod cosim;
 pub mod defmt_log;
 pub mod drivers;
 pub mod frames;

@@ -2,6 +2,7 @@
 //! firmware. It owns the target, the board selection and QEMU, so plain
 //! `cargo build`/`cargo test` stay host builds.
 
+mod demo;
 mod image;
 mod setup;
 mod test;
@@ -29,14 +30,20 @@ enum Cmd {
         #[command(flatten)]
         image: image::ImageArgs,
     },
-    /// Build the image, boot it under QEMU and stream its decoded log.
+    /// The main job: boot the image under QEMU, attach the hardware model
+    /// and the host drivers, enable and configure VFs, pass traffic, print
+    /// the per-VF table, shut down. With --append: just boot the image with
+    /// that command line and stream its log (e.g. "mode=selftest").
     Run {
         #[command(flatten)]
         image: image::ImageArgs,
-        /// Keep serving until Ctrl-C instead of running the self-test.
+        /// VFs to enable.
+        #[arg(long, default_value_t = 8)]
+        vfs: u16,
+        /// Keep serving until Ctrl-C.
         #[arg(long)]
         forever: bool,
-        /// The image's command line (e.g. "mode=selftest ticks=100").
+        /// Boot with this command line instead of the demo.
         #[arg(long)]
         append: Option<String>,
         /// Kill QEMU after this many seconds (ignored with --forever).
@@ -73,10 +80,11 @@ fn main() -> ExitCode {
         }),
         Cmd::Run {
             image,
+            vfs,
             forever,
             append,
             timeout,
-        } => run(&image, forever, append, timeout),
+        } => run(&image, vfs, forever, append, timeout),
         Cmd::Sim { scenario } => sim(&scenario),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {
@@ -112,6 +120,7 @@ fn sim(path: &Path) -> Result<ExitCode> {
 
 fn run(
     args: &image::ImageArgs,
+    vfs: u16,
     forever: bool,
     append: Option<String>,
     timeout: u64,
@@ -121,6 +130,16 @@ fn run(
     args.release |= !args.debug;
     let built = image::build(&args)?;
     setup::ensure_qemu()?;
+    if append.is_none() {
+        return demo::run(
+            &built,
+            &demo::DemoArgs {
+                vfs,
+                forever,
+                timeout: Duration::from_secs(timeout),
+            },
+        );
+    }
     let mut run = sim_tests::qemu::QemuRun::for_board(&built.board.config, &built.elf)?;
     run.append = match (forever, append) {
         (true, Some(a)) => Some(format!("mode=serve {a}")),

@@ -4,6 +4,8 @@
 #![no_std]
 #![no_main]
 
+mod serve;
+
 use firmware::boot::{self, Mode};
 use hal::arch::{self, timer};
 use hal::board;
@@ -44,7 +46,7 @@ fn main() -> ! {
 
     match mode {
         Mode::SelfTest { ticks } => arch::exit(self_test(ticks)),
-        Mode::Serve => serve(),
+        Mode::Serve => serve::serve(),
         Mode::FaultUnmapped => {
             // The page after RAM is in no region of any board map.
             let addr = board::memory::RAM_END_INCLUSIVE + 1;
@@ -159,24 +161,6 @@ fn self_test(ticks: u32) -> ExitCode {
                 e.expected
             );
             ExitCode::Failure
-        }
-    }
-}
-
-/// The main loop. Today it keeps time and reports a heartbeat; the device
-/// logic's polling joins it in the control-plane work.
-fn serve() -> ! {
-    let mut next_report = board::timer::TICK_HZ as u64;
-    loop {
-        arch::wait_for_interrupt();
-        let ticks = timer::tick_count();
-        if ticks >= next_report {
-            defmt::info!(
-                "heartbeat: {} ticks, uptime {} ms",
-                ticks,
-                timer::uptime_us() / 1000
-            );
-            next_report += 10 * board::timer::TICK_HZ as u64;
         }
     }
 }

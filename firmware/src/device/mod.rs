@@ -122,6 +122,7 @@ pub struct Device<const N: usize> {
     uplink: PortCounters,
     tx_doorbell_seen: u32,
     scratch: Scratch,
+    shutdown: bool,
 }
 
 impl<const N: usize> Device<N> {
@@ -192,6 +193,7 @@ impl<const N: usize> Device<N> {
                 a: [0; dataplane::BUF],
                 b: [0; dataplane::BUF],
             },
+            shutdown: false,
         }
     }
 
@@ -240,6 +242,11 @@ impl<const N: usize> Device<N> {
             return Err("VLAN pool out of balance");
         }
         Ok(())
+    }
+
+    /// The PF asked the firmware to stop (admin `Shutdown`).
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown
     }
 
     pub fn bridge_mode(&self) -> BridgeMode {
@@ -699,6 +706,11 @@ impl<const N: usize> Device<N> {
                     *r = *d as u32;
                 }
                 return (Status::Ok, 1 + DropReason::COUNT);
+            }
+            Opcode::Shutdown => {
+                fwlog::info!("admin: shutdown requested");
+                self.shutdown = true;
+                Status::Ok
             }
             Opcode::SetPfMac => {
                 let mac = Mac::from_words(req[1], req[2]);

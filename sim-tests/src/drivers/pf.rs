@@ -494,6 +494,11 @@ impl PfDriver {
         Ok(r[1..].to_vec())
     }
 
+    /// Asks the firmware to stop (it answers first).
+    pub fn shutdown(&mut self, t: &mut impl Transport) -> Result<(), PfError> {
+        self.set(t, Opcode::Shutdown, 0, &[])
+    }
+
     /// Pings every clear-to-send VF.
     pub fn ping_vfs(&mut self, t: &mut impl Transport) -> Result<(), PfError> {
         self.set(t, Opcode::PingVfs, 0, &[])

@@ -126,9 +126,19 @@ pub struct Model {
 impl Model {
     /// A device with `total_vfs` VFs (TotalVFs) over a fresh window.
     pub fn new(total_vfs: u16) -> Self {
+        Self::with_window(
+            Rc::new(Window::new()),
+            HostMemory::new(total_vfs),
+            total_vfs,
+        )
+    }
+
+    /// A device over a given window and host memory (the co-simulation's
+    /// shared file).
+    pub fn with_window(window: Rc<Window>, host_memory: HostMemory, total_vfs: u16) -> Self {
         assert!(usize::from(total_vfs) <= hal::chip::MAX_VFS);
         let model = Model {
-            window: Rc::new(Window::new()),
+            window,
             now_ns: 0,
             total_vfs,
             command: 0,
@@ -145,7 +155,7 @@ impl Model {
                 size: VF_BAR0_SIZE,
             },
             vfs: vec![VfHw::default(); usize::from(total_vfs)],
-            host_memory: HostMemory::new(total_vfs),
+            host_memory,
             counters: ModelCounters::default(),
         };
         // The IOMMU: each function's window, as the firmware must check it.

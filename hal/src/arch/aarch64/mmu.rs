@@ -43,6 +43,16 @@ const NORMAL: El1Attributes = El1Attributes::VALID
 const CODE: El1Attributes = NORMAL.union(El1Attributes::READ_ONLY);
 const RODATA: El1Attributes = CODE.union(El1Attributes::PXN);
 const DATA: El1Attributes = NORMAL.union(El1Attributes::PXN);
+/// The shared-memory window: Normal non-cacheable, so the other side (the
+/// host process, or the PCIe endpoint) sees every write without cache
+/// maintenance, and memcpy's unaligned accesses are allowed (they are not on
+/// Device memory).
+const SHARED: El1Attributes = El1Attributes::VALID
+    .union(El1Attributes::ATTRIBUTE_INDEX_2)
+    .union(El1Attributes::OUTER_SHAREABLE)
+    .union(El1Attributes::ACCESSED)
+    .union(El1Attributes::UXN)
+    .union(El1Attributes::PXN);
 
 /// What the MMU set-up did, for the boot report.
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +149,10 @@ pub(super) fn init() -> MmuState {
         if name.starts_with("devices.") {
             map_identity(&mut map, start, start + size, DEVICE);
         }
+    }
+    if crate::board::shared_memory::PRESENT {
+        use crate::board::shared_memory::{SIZE, START};
+        map_identity(&mut map, START, START + SIZE, SHARED);
     }
     let tables_used = map.translation().next;
 

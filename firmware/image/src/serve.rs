@@ -1,0 +1,165 @@
+//! Serving: find the host-interface window, attach the device logic, and
+//! run the main loop (control plane, data path, heartbeat) until the PF
+//! asks for a shutdown.
+
+use core::cell::UnsafeCell;
+use firmware::device::{Capacities, Device};
+use hal::arch::{self, timer};
+use hal::board::{self, capacities::TOTAL_VFS};
+use hal::chip::{DMA_WINDOW_SIZE, HOST_MEMORY_BUS_BASE, HostInterface, REGISTERS_SIZE};
+use hal::drivers::pci::Ecam;
+use hal::exit::ExitCode;
+use hal::port::{Dma, Uplink};
+use hal::time::{Counter, ticks_to_ns};
+
+/// QEMU's ivshmem device: the shared-memory window.
+const IVSHMEM: (u16, u16) = (0x1af4, 0x1110);
+/// Its shared-memory BAR.
+const IVSHMEM_BAR: u8 = 2;
+
+/// The device lives in .bss: hundreds of KiB, never on the stack.
+struct DeviceCell(UnsafeCell<Device<TOTAL_VFS>>);
+// SAFETY: only the main loop, on the one firmware core, touches it.
+unsafe impl Sync for DeviceCell {}
+static DEVICE: DeviceCell = DeviceCell(UnsafeCell::new(Device::new(Capacities::from_board())));
+
+/// Host memory behind the window's registers.
+struct WindowDma {
+    base: usize,
+    len: u64,
+}
+
+impl WindowDma {
+    fn at(&self, addr: u64, n: usize) -> Option<usize> {
+        let off = addr.checked_sub(HOST_MEMORY_BUS_BASE)?;
+        (off.checked_add(n as u64)? <= self.len).then(|| self.base + off as usize)
+    }
+}
+
+impl Dma for WindowDma {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        match self.at(addr, buf.len()) {
+            Some(p) => {
+                // SAFETY: inside the mapped window (checked by `at`).
+                unsafe {
+                    core::ptr::copy_nonoverlapping(p as *const u8, buf.as_mut_ptr(), buf.len())
+                };
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        match self.at(addr, data.len()) {
+            Some(p) => {
+                // SAFETY: as in `read`.
+                unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p as *mut u8, data.len()) };
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// No physical port (until one is found): link down, takes nothing.
+struct NoUplink;
+
+impl Uplink for NoUplink {
+    fn receive(&mut self, _buf: &mut [u8]) -> Option<usize> {
+        None
+    }
+    fn transmit(&mut self, _frame: &[u8]) -> bool {
+        false
+    }
+    fn link_up(&self) -> bool {
+        false
+    }
+}
+
+/// Places the ivshmem BAR at the board's window address; its size.
+fn find_window() -> Result<usize, &'static str> {
+    use board::devices::{PCIE_ECAM_SIZE, PCIE_ECAM_START};
+    // SAFETY: the board's ECAM region, mapped as device memory; only we use it.
+    let mut ecam = unsafe {
+        Ecam::new(
+            core::ptr::NonNull::new(PCIE_ECAM_START as *mut u32).ok_or("ECAM at address 0")?,
+            PCIE_ECAM_SIZE,
+        )
+    };
+    let f = ecam
+        .find(IVSHMEM.0, IVSHMEM.1)
+        .ok_or("no shared-memory window: no ivshmem device on PCI bus 0")?;
+    let size = ecam
+        .place_bar(f, IVSHMEM_BAR, board::shared_memory::START as u64)
+        .map_err(|_| "the ivshmem BAR could not be placed at the board's window address")?;
+    Ok(size as usize)
+}
+
+pub fn serve() -> ! {
+    if !board::shared_memory::PRESENT {
+        defmt::error!(
+            "board {=str} has no shared-memory window to serve",
+            board::NAME
+        );
+        arch::exit(ExitCode::Failure)
+    }
+    let size = match find_window() {
+        Ok(size) => size,
+        Err(e) => {
+            defmt::error!("{=str} (QEMU: -device ivshmem-plain,memdev=...)", e);
+            arch::exit(ExitCode::Failure)
+        }
+    };
+    let needed = REGISTERS_SIZE
+        + (usize::from(board::capacities::TOTAL_VFS as u16) + 1) * (DMA_WINDOW_SIZE as usize / 2);
+    if size < needed || size > board::shared_memory::SIZE {
+        defmt::error!(
+            "shared-memory window of {} bytes: the board needs {} to {} (registers and host memory)",
+            size,
+            needed,
+            board::shared_memory::SIZE
+        );
+        arch::exit(ExitCode::Failure)
+    }
+    defmt::info!(
+        "host interface: {} KiB window at {:#x}",
+        size / 1024,
+        board::shared_memory::START
+    );
+    // SAFETY: the window is mapped (Normal non-cacheable) at START and laid
+    // out as HostInterface; the host side follows the one-writer rule.
+    let hw: &HostInterface = unsafe { &*(board::shared_memory::START as *const HostInterface) };
+    // SAFETY: the only reference to the device, on the only core.
+    let device = unsafe { &mut *DEVICE.0.get() };
+    device.attach(hw);
+    let mut dma = WindowDma {
+        base: board::shared_memory::START + REGISTERS_SIZE,
+        len: (size - REGISTERS_SIZE) as u64,
+    };
+    let mut uplink = NoUplink;
+    let counter = timer::GenericTimer;
+    let hz = counter.frequency_hz();
+    let mut next_report = 0u64;
+    loop {
+        let now = ticks_to_ns(counter.ticks(), hz);
+        device.poll(hw, &mut dma, &mut uplink, now);
+        if device.shutdown_requested() {
+            defmt::info!(
+                "shutting down after {} polls, {} mailbox messages, {} admin commands",
+                device.counters.polls,
+                device.counters.mailbox_messages,
+                device.counters.admin_commands
+            );
+            arch::exit(ExitCode::Success)
+        }
+        if now >= next_report {
+            defmt::info!(
+                "serving: {} VFs, uptime {} ms",
+                device.enabled_vfs(),
+                now / 1_000_000
+            );
+            next_report = now + 10_000_000_000;
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The co-simulation: the firmware image under QEMU serves the hardware
+//! model in this process through a shared file (QEMU's ivshmem BAR in the
+//! guest, a memory mapping here). The drivers are the same as in-process:
+//! `CoSim` is one more [`Transport`]. Time is real: delays sleep.
+
+use crate::defmt_log::LogLine;
+use crate::hostmem::HostMemory;
+use crate::model::Model;
+use crate::qemu::{Ending, Outcome, QemuRun};
+use crate::transport::Transport;
+use crate::window::Window;
+use anyhow::{Context, Result, bail};
+use board_config::BoardConfig;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long the heartbeat may stand still before the firmware is declared
+/// stopped.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct CoSimOptions {
+    /// Print the firmware's log as it arrives.
+    pub echo_log: bool,
+    /// Kill QEMU after this long whatever happens.
+    pub timeout: Duration,
+    /// More QEMU arguments (the uplink netdev).
+    pub extra_args: Vec<String>,
+}
+
+/// A running co-simulation.
+pub struct CoSim {
+    pub model: Model,
+    shm: PathBuf,
+    runner: Option<JoinHandle<Result<Outcome>>>,
+    lines: Arc<Mutex<Vec<LogLine>>>,
+    last_beat: (u32, Instant),
+    /// Set when the heartbeat stood still for [`HEARTBEAT_TIMEOUT`].
+    pub stalled: bool,
+}
+
+impl CoSim {
+    /// Creates the shared file, attaches the model, boots the image in
+    /// serve mode.
+    pub fn start(
+        board: &BoardConfig,
+        elf: &Path,
+        workspace_root: &Path,
+        opts: CoSimOptions,
+    ) -> Result<CoSim> {
+        let Some(shm) = board.shared_memory else {
+            bail!(
+                "board {} has no [shared_memory] window: it cannot be co-simulated",
+                board.board.name
+            );
+        };
+        let total_vfs = board.capacities.total_vfs;
+        let dir = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let path = dir.join(format!("sriov-fw-{}-{}", std::process::id(), unique()));
+        let window = Rc::new(Window::create_shared(&path, shm.size as usize)?);
+        let memory = HostMemory::in_window(Rc::clone(&window), total_vfs).with_context(|| {
+            format!(
+                "the board's window ({:#x} bytes) cannot hold host memory for {} functions",
+                shm.size,
+                total_vfs + 1
+            )
+        })?;
+        let model = Model::with_window(window, memory, total_vfs);
+
+        let mut run = QemuRun::for_board(board, elf)?;
+        run.append = Some("mode=serve".into());
+        run.timeout = Some(opts.timeout);
+        run.extra_args = vec![
+            "-object".into(),
+            format!(
+                "memory-backend-file,id=hostmem,share=on,mem-path={},size={}",
+                path.display(),
+                shm.size
+            ),
+            "-device".into(),
+            "ivshmem-plain,memdev=hostmem".into(),
+        ];
+        run.extra_args.extend(opts.extra_args);
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let root = workspace_root.to_owned();
+        let echo = opts.echo_log;
+        let runner = std::thread::spawn(move || {
+            run.run(&root, |l| {
+                if echo {
+                    println!("{l}");
+                }
+                sink.lock().expect("log lock").push(l.clone());
+            })
+        });
+        Ok(CoSim {
+            model,
+            shm: path,
+            runner: Some(runner),
+            lines,
+            last_beat: (0, Instant::now()),
+            stalled: false,
+        })
+    }
+
+    /// Whether QEMU is still running.
+    pub fn running(&self) -> bool {
+        self.runner.as_ref().is_some_and(|r| !r.is_finished())
+    }
+
+    /// The firmware's log so far.
+    pub fn log(&self) -> Vec<LogLine> {
+        self.lines.lock().expect("log lock").clone()
+    }
+
+    /// Waits for QEMU to end (after a shutdown, or its timeout).
+    pub fn finish(mut self) -> Result<Outcome> {
+        let runner = self.runner.take().expect("finish once");
+        let outcome = runner
+            .join()
+            .map_err(|_| anyhow::anyhow!("the QEMU runner panicked"))??;
+        Ok(outcome)
+    }
+
+    fn watch_heartbeat(&mut self) {
+        let beat = {
+            use tock_registers::interfaces::Readable;
+            self.model.regs().global.heartbeat.get()
+        };
+        if beat != self.last_beat.0 {
+            self.last_beat = (beat, Instant::now());
+            self.stalled = false;
+        } else if self.last_beat.1.elapsed() > HEARTBEAT_TIMEOUT && !self.stalled {
+            self.stalled = true;
+            eprintln!(
+                "the firmware stopped answering: heartbeat stuck at {beat} for {HEARTBEAT_TIMEOUT:?}{}",
+                if self.running() {
+                    ""
+                } else {
+                    " (QEMU has exited)"
+                }
+            );
+        }
+    }
+}
+
+fn unique() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Drop for CoSim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.shm);
+    }
+}
+
+impl Transport for CoSim {
+    fn config_read(&mut self, rid: u16, offset: u16, size: u8) -> u32 {
+        self.model.sync();
+        self.model.config_read(rid, offset, size)
+    }
+
+    fn config_write(&mut self, rid: u16, offset: u16, size: u8, value: u32) {
+        self.model.config_write(rid, offset, size, value);
+    }
+
+    fn bar_read32(&mut self, rid: u16, offset: u32) -> u32 {
+        self.model.bar_read32(rid, offset)
+    }
+
+    fn bar_write32(&mut self, rid: u16, offset: u32, value: u32) {
+        self.model.bar_write32(rid, offset, value);
+    }
+
+    fn delay_us(&mut self, us: u64) {
+        let d = Duration::from_micros(us);
+        if d < Duration::from_micros(100) {
+            // Short polls: give the firmware's core the CPU briefly.
+            let until = Instant::now() + d;
+            while Instant::now() < until {
+                std::thread::yield_now();
+            }
+        } else {
+            std::thread::sleep(d);
+        }
+        self.model.advance(us * 1000);
+        self.model.sync();
+        self.watch_heartbeat();
+    }
+
+    fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {
+        self.model.dma_alloc(rid, len, align)
+    }
+
+    fn dma_write(&mut self, addr: u64, data: &[u8]) -> bool {
+        self.model.host_memory.write(addr, data)
+    }
+
+    fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        self.model.host_memory.read(addr, buf)
+    }
+}
+
+/// Whether an outcome is the firmware's own clean exit.
+pub fn clean_exit(outcome: &Outcome) -> bool {
+    outcome.ending == Ending::Exited(0)
+}
