@@ -21,7 +21,21 @@ use std::time::{Duration, Instant};
 /// stopped.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Where the physical port goes.
+#[derive(Clone, Debug, Default)]
+pub enum Wire {
+    /// A UDP socket in this process (one datagram = one frame).
+    #[default]
+    Udp,
+    /// A TAP device (real Linux networking); the host sees nothing.
+    Tap(String),
+    /// No uplink device at all.
+    None,
+}
+
 pub struct CoSimOptions {
+    /// The physical port.
+    pub wire: Wire,
     /// Print the firmware's log as it arrives.
     pub echo_log: bool,
     /// Kill QEMU after this long whatever happens.
@@ -39,6 +53,9 @@ pub struct CoSim {
     last_beat: (u32, Instant),
     /// Set when the heartbeat stood still for [`HEARTBEAT_TIMEOUT`].
     pub stalled: bool,
+    /// This process's end of the wire, and QEMU's address.
+    udp: Option<(std::net::UdpSocket, std::net::SocketAddr)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CoSim {
@@ -86,7 +103,42 @@ impl CoSim {
             "-device".into(),
             "ivshmem-plain,memdev=hostmem".into(),
         ];
+        let mut udp = None;
+        match &opts.wire {
+            Wire::Udp => {
+                let sock = std::net::UdpSocket::bind("127.0.0.1:0")
+                    .context("binding the wire's UDP port")?;
+                sock.set_nonblocking(true)?;
+                let host_port = sock.local_addr()?.port();
+                // A free port for QEMU's end (bound, read, released).
+                let qemu_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                run.extra_args.extend([
+                    "-device".into(),
+                    "virtio-net-device,netdev=n0".into(),
+                    "-netdev".into(),
+                    format!(
+                        "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={qemu_port},\
+                         remote.type=inet,remote.host=127.0.0.1,remote.port={host_port}"
+                    ),
+                ]);
+                udp = Some((
+                    sock,
+                    std::net::SocketAddr::from(([127, 0, 0, 1], qemu_port)),
+                ));
+            }
+            Wire::Tap(name) => run.extra_args.extend([
+                "-device".into(),
+                "virtio-net-device,netdev=n0".into(),
+                "-netdev".into(),
+                format!("tap,id=n0,ifname={name},script=no,downscript=no"),
+            ]),
+            Wire::None => {}
+        }
         run.extra_args.extend(opts.extra_args);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        run.stop = Some(Arc::clone(&stop));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
         let root = workspace_root.to_owned();
@@ -106,12 +158,19 @@ impl CoSim {
             lines,
             last_beat: (0, Instant::now()),
             stalled: false,
+            udp,
+            stop,
         })
     }
 
     /// Whether QEMU is still running.
     pub fn running(&self) -> bool {
         self.runner.as_ref().is_some_and(|r| !r.is_finished())
+    }
+
+    /// Kills QEMU (the run ends as if signalled).
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The firmware's log so far.
@@ -126,6 +185,26 @@ impl CoSim {
             .join()
             .map_err(|_| anyhow::anyhow!("the QEMU runner panicked"))??;
         Ok(outcome)
+    }
+
+    /// Sends a frame into the firmware's uplink (false without a UDP wire).
+    pub fn inject(&mut self, frame: &[u8]) -> bool {
+        match &self.udp {
+            Some((sock, qemu)) => sock.send_to(frame, qemu).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Frames the firmware sent to the wire so far.
+    pub fn take_wire(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if let Some((sock, _)) = &self.udp {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = sock.recv(&mut buf) {
+                out.push(buf[..n].to_vec());
+            }
+        }
+        out
     }
 
     fn watch_heartbeat(&mut self) {
@@ -212,4 +291,27 @@ impl Transport for CoSim {
 /// Whether an outcome is the firmware's own clean exit.
 pub fn clean_exit(outcome: &Outcome) -> bool {
     outcome.ending == Ending::Exited(0)
+}
+
+impl crate::scenario::Harness for CoSim {
+    fn set_uplink(&mut self, _up: bool) {
+        // QEMU's netdev link is not under our control here; scenarios that
+        // flip the uplink run in-process only (`backends`).
+        eprintln!("co-simulation: the uplink's link cannot be changed; step ignored");
+    }
+
+    fn inject(&mut self, frame: &[u8]) {
+        CoSim::inject(self, frame);
+        // Let the firmware take it: it polls continuously.
+        self.delay_us(2_000);
+    }
+
+    fn take_wire(&mut self) -> Vec<Vec<u8>> {
+        self.delay_us(2_000);
+        CoSim::take_wire(self)
+    }
+
+    fn set_uplink_tx_limit(&mut self, _n: usize) {
+        eprintln!("co-simulation: the wire always takes frames; step ignored");
+    }
 }

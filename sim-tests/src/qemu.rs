@@ -28,6 +28,8 @@ pub struct QemuRun {
     /// `None` runs until the guest exits (use only interactively).
     pub timeout: Option<Duration>,
     pub extra_args: Vec<String>,
+    /// Set to stop the run early (QEMU is killed).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How a run ended.
@@ -81,6 +83,7 @@ impl QemuRun {
             append: None,
             timeout: Some(Duration::from_secs(60)),
             extra_args: Vec::new(),
+            stop: None,
         })
     }
 
@@ -154,6 +157,14 @@ impl QemuRun {
         let deadline = self.timeout.map(|t| started + t);
         let mut timed_out = false;
         loop {
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                let _ = child.kill();
+                break;
+            }
             let wait = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) => left.min(Duration::from_millis(100)),

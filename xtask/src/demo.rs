@@ -44,6 +44,7 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
         &built.elf,
         &workspace_root(),
         CoSimOptions {
+            wire: sim_tests::cosim::Wire::Udp,
             echo_log: true,
             timeout: if args.forever {
                 Duration::from_secs(365 * 86400)
@@ -57,6 +58,10 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
     let result = drive(&mut dev, args);
     if let Err(e) = &result {
         eprintln!("error: {e:#}");
+        if dev.running() {
+            eprintln!("stopping QEMU");
+            dev.stop();
+        }
     }
     if dev.stalled {
         eprintln!("the firmware stopped answering (heartbeat) — see its log above");
@@ -131,6 +136,9 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         vfs.push(vf);
     }
 
+    // Whatever happens from here, the firmware is shut down at the end.
+    let checked = traffic(dev, &mut pf, &vfs);
+
     let events = pf.events(dev);
     step(&format!(
         "PF driver: {} events from the firmware",
@@ -158,6 +166,216 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     step("PF driver: shutdown");
     pf.shutdown(dev)
         .map_err(|e| anyhow::anyhow!("shutdown: {e}"))?;
+    checked
+}
+
+/// Checks one delivery, prints it, and says whether it matched.
+fn expect(what: &str, got: usize, want: usize, failures: &mut Vec<String>) {
+    let ok = got == want;
+    eprintln!(
+        "    {} {what}: {got} frame(s){}",
+        if ok { "ok  " } else { "FAIL" },
+        if ok {
+            String::new()
+        } else {
+            format!(", expected {want}")
+        }
+    );
+    if !ok {
+        failures.push(what.to_owned());
+    }
+}
+
+/// Traffic through the firmware's switch: from the wire (UDP into QEMU's
+/// virtio-net), between VFs, out to the wire.
+fn traffic(dev: &mut CoSim, pf: &mut PfDriver, vfs: &[VfDriver]) -> Result<()> {
+    use sim_tests::drivers::queues::Rings;
+    use sim_tests::frames::FrameSpec;
+    use sim_tests::model::{PF_RID, pfreg};
+    let n = vfs.len();
+    if n < 4 {
+        eprintln!("    (traffic needs at least 4 VFs; skipped)");
+        return Ok(());
+    }
+    step("drivers: set up queue pairs (82599 advanced descriptors in host memory)");
+    let queues = pf
+        .info(dev)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .queue_pairs_per_vf;
+    let mut pf_rings = Rings::setup(dev, PF_RID, pfreg::QUEUES, 1, 32, 2, false)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut rings = Vec::new();
+    let mut macs = Vec::new();
+    for (i, vf) in vfs.iter().enumerate() {
+        rings.push(
+            Rings::setup(dev, vf.rid, 0, queues, 32, 2, false).map_err(|e| anyhow::anyhow!(e))?,
+        );
+        macs.push(
+            pf.vf_info(dev, i as u16)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .mac,
+        );
+    }
+    let peer = Mac([0x02, 0xee, 0, 0, 0, 0x99]);
+    let group = Mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0x42]);
+    let mut failures = Vec::new();
+    let settle = |dev: &mut CoSim| dev.delay_us(5_000);
+    let rx = |dev: &mut CoSim, rings: &mut Vec<Rings>, i: usize| rings[i].receive(dev).len();
+    // VF 1 has port VLAN 100: untagged frames are not for it.
+    let untagged_takers = n - 1;
+
+    step("traffic");
+    for i in 0..n {
+        dev.inject(
+            &FrameSpec::new(macs[i], peer)
+                .udp([192, 0, 2, 1], [192, 0, 2, 10 + i as u8], 4000, 4000)
+                .build(),
+        );
+    }
+    settle(dev);
+    let got: usize = (0..n).map(|i| rx(dev, &mut rings, i)).sum();
+    expect(
+        "uplink -> each VF (unicast; VF 1 only takes VLAN 100)",
+        got,
+        untagged_takers,
+        &mut failures,
+    );
+
+    dev.inject(&FrameSpec::new(Mac::BROADCAST, peer).build());
+    settle(dev);
+    let got: usize = (0..n).map(|i| rx(dev, &mut rings, i)).sum();
+    expect(
+        "uplink broadcast -> every VF but VF 1 (port VLAN)",
+        got,
+        untagged_takers,
+        &mut failures,
+    );
+    expect(
+        "uplink broadcast -> PF",
+        pf_rings.receive(dev).len(),
+        1,
+        &mut failures,
+    );
+
+    rings[0].send(dev, 0, &FrameSpec::new(macs[2], macs[0]).build(), None);
+    settle(dev);
+    expect(
+        "VF 0 -> VF 2 (switched inside, VEB)",
+        rx(dev, &mut rings, 2),
+        1,
+        &mut failures,
+    );
+    expect(
+        "VF 0 -> VF 2 on the wire",
+        dev.take_wire().len(),
+        0,
+        &mut failures,
+    );
+
+    rings[0].send(dev, 0, &FrameSpec::new(peer, macs[0]).build(), None);
+    settle(dev);
+    expect("VF 0 -> the wire", dev.take_wire().len(), 1, &mut failures);
+
+    rings[3].send(
+        dev,
+        0,
+        &FrameSpec::new(Mac::BROADCAST, macs[3]).build(),
+        None,
+    );
+    settle(dev);
+    let others: usize = [0, 1, 2].iter().map(|i| rx(dev, &mut rings, *i)).sum();
+    expect(
+        "VF 3 broadcast -> VF 0 and VF 2 (VF 1: port VLAN)",
+        others,
+        2,
+        &mut failures,
+    );
+    expect(
+        "VF 3 broadcast -> not back to VF 3",
+        rx(dev, &mut rings, 3),
+        0,
+        &mut failures,
+    );
+    expect(
+        "VF 3 broadcast -> the wire",
+        dev.take_wire().len(),
+        1,
+        &mut failures,
+    );
+    let _ = pf_rings.receive(dev);
+
+    rings[1].send(dev, 0, &FrameSpec::new(peer, macs[1]).build(), None);
+    settle(dev);
+    let wire = dev.take_wire();
+    let tagged = wire
+        .iter()
+        .filter(|f| {
+            f.len() > 16
+                && f[12..14] == [0x81, 0x00]
+                && (u16::from(f[14]) << 8 | u16::from(f[15])) & 0xfff == 100
+        })
+        .count();
+    expect(
+        "VF 1 -> the wire with port VLAN 100 inserted",
+        tagged,
+        1,
+        &mut failures,
+    );
+    dev.inject(&FrameSpec::new(macs[1], peer).vlan(0x8100, 100).build());
+    settle(dev);
+    let got = rings[1].receive(dev);
+    let stripped = got
+        .iter()
+        .filter(|r| r.data.len() > 14 && r.data[12..14] != [0x81, 0x00])
+        .count();
+    expect(
+        "uplink VLAN 100 -> VF 1, tag stripped",
+        stripped,
+        1,
+        &mut failures,
+    );
+
+    let mut vf3 = VfDriver::new(vfs[3].rid);
+    vf3.mc_filter_type = 0;
+    vf3.set_multicast(dev, &[group])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    dev.inject(&FrameSpec::new(group, peer).build());
+    settle(dev);
+    expect(
+        "uplink multicast -> VF 3 (registered)",
+        rx(dev, &mut rings, 3),
+        1,
+        &mut failures,
+    );
+    let leaks: usize = [0, 1, 2].iter().map(|i| rx(dev, &mut rings, *i)).sum();
+    expect(
+        "uplink multicast -> other VFs (not registered)",
+        leaks,
+        0,
+        &mut failures,
+    );
+    let _ = pf_rings.receive(dev);
+
+    rings[0].send(dev, 0, &FrameSpec::new(peer, macs[1]).build(), None);
+    settle(dev);
+    expect(
+        "VF 0 with VF 1's source MAC (spoof check on)",
+        dev.take_wire().len(),
+        0,
+        &mut failures,
+    );
+    rings[3].send(dev, 0, &FrameSpec::new(peer, macs[1]).build(), None);
+    settle(dev);
+    expect(
+        "VF 3 with VF 1's source MAC (spoof check off)",
+        dev.take_wire().len(),
+        1,
+        &mut failures,
+    );
+
+    if !failures.is_empty() {
+        bail!("traffic checks failed: {}", failures.join("; "));
+    }
     Ok(())
 }
 

@@ -62,7 +62,7 @@ impl Dma for WindowDma {
     }
 }
 
-/// No physical port (until one is found): link down, takes nothing.
+/// No physical port: link down, takes nothing.
 struct NoUplink;
 
 impl Uplink for NoUplink {
@@ -137,13 +137,30 @@ pub fn serve() -> ! {
         base: board::shared_memory::START + REGISTERS_SIZE,
         len: (size - REGISTERS_SIZE) as u64,
     };
-    let mut uplink = NoUplink;
+    match arch::virtio_net::VirtioUplink::probe() {
+        Ok(mut uplink) => {
+            defmt::info!("uplink: virtio-net {=[u8]:02x}", uplink.mac);
+            run(device, hw, &mut dma, &mut uplink)
+        }
+        Err(e) => {
+            defmt::warn!("no uplink ({}): serving without a physical port", e);
+            run(device, hw, &mut dma, &mut NoUplink)
+        }
+    }
+}
+
+fn run(
+    device: &mut Device<TOTAL_VFS>,
+    hw: &HostInterface,
+    dma: &mut WindowDma,
+    uplink: &mut (impl Uplink + ?Sized),
+) -> ! {
     let counter = timer::GenericTimer;
     let hz = counter.frequency_hz();
     let mut next_report = 0u64;
     loop {
         let now = ticks_to_ns(counter.ticks(), hz);
-        device.poll(hw, &mut dma, &mut uplink, now);
+        device.poll(hw, dma, uplink, now);
         if device.shutdown_requested() {
             defmt::info!(
                 "shutting down after {} polls, {} mailbox messages, {} admin commands",

@@ -11,6 +11,7 @@ pub mod mmu;
 pub mod semihosting;
 mod start;
 pub mod timer;
+pub mod virtio_net;
 
 use crate::exit::ExitCode;
 use aarch64_cpu::registers::{CurrentEL, DAIF, MPIDR_EL1, Readable, Writeable};
