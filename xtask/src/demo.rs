@@ -225,13 +225,14 @@ fn traffic(dev: &mut CoSim, pf: &mut PfDriver, vfs: &[VfDriver]) -> Result<()> {
     let untagged_takers = n - 1;
 
     step("traffic");
-    for i in 0..n {
+    for (i, mac) in macs.iter().enumerate() {
         dev.inject(
-            &FrameSpec::new(macs[i], peer)
+            &FrameSpec::new(*mac, peer)
                 .udp([192, 0, 2, 1], [192, 0, 2, 10 + i as u8], 4000, 4000)
                 .build(),
         );
     }
+
     settle(dev);
     let got: usize = (0..n).map(|i| rx(dev, &mut rings, i)).sum();
     expect(
