@@ -72,8 +72,23 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Where it runs: "in-process", "qemu" (default: both). Scenarios that
+    /// change the uplink's link or refuse frames at the wire are
+    /// in-process only: QEMU's netdev is not under their control.
+    #[serde(default = "both_backends")]
+    pub backends: Vec<String>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
+}
+
+fn both_backends() -> Vec<String> {
+    vec!["in-process".into(), "qemu".into()]
+}
+
+impl Scenario {
+    pub fn runs_on(&self, backend: &str) -> bool {
+        self.backends.iter().any(|b| b == backend)
+    }
 }
 
 /// One step. `expect` fields are optional: a step without one only has to
@@ -348,6 +363,13 @@ impl<'h, H: Harness> Runner<'h, H> {
         })
     }
 
+    /// Asks the firmware to stop (the co-simulation's clean end).
+    pub fn shutdown(&mut self) -> Result<()> {
+        self.pf
+            .shutdown(self.h)
+            .map_err(|e| anyhow::anyhow!("shutdown: {e}"))
+    }
+
     pub fn run(
         &mut self,
         scenario: &Scenario,
@@ -568,6 +590,9 @@ impl<'h, H: Harness> Runner<'h, H> {
                 (name, expected, shown)
             }
             Step::ExpectEvents { events } => {
+                // Under QEMU the firmware runs on its own: give it a moment
+                // to act on what the previous steps did.
+                self.h.delay_us(2_000);
                 let seen: Vec<Value> = self
                     .pf
                     .events(self.h)
@@ -960,6 +985,73 @@ pub fn run_in_process(
     let mut runner = Runner::new(&mut sim)?;
     let reports = runner.run(&scenario, report);
     Ok((scenario, reports))
+}
+
+/// Runs a scenario file against the firmware image under QEMU.
+pub fn run_in_qemu(
+    path: &Path,
+    board: &board_config::BoardConfig,
+    elf: &Path,
+    workspace_root: &Path,
+    report: impl FnMut(&StepReport),
+) -> Result<(Scenario, Vec<StepReport>)> {
+    use crate::cosim::{CoSim, CoSimOptions, Wire};
+    let scenario = Scenario::load(path)?;
+    if !scenario.runs_on("qemu") {
+        bail!(
+            "scenario {} runs only on: {}",
+            scenario.name,
+            scenario.backends.join(", ")
+        );
+    }
+    let mut dev = CoSim::start(
+        board,
+        elf,
+        workspace_root,
+        CoSimOptions {
+            wire: Wire::Udp,
+            echo_log: false,
+            timeout: std::time::Duration::from_secs(120),
+            extra_args: Vec::new(),
+        },
+    )?;
+    let result = (|| -> Result<Vec<StepReport>> {
+        let mut runner = Runner::new(&mut dev)?;
+        let reports = runner.run(&scenario, report);
+        runner.shutdown()?;
+        Ok(reports)
+    })();
+    if result.is_err() {
+        dev.stop();
+    }
+    let outcome = dev.finish()?;
+    let reports = result?;
+    if !crate::cosim::clean_exit(&outcome) {
+        bail!(
+            "the firmware did not exit cleanly ({:?}):\n{}{}",
+            outcome.ending,
+            outcome.log_text(),
+            outcome.stderr
+        );
+    }
+    Ok((scenario, reports))
+}
+
+/// Steps whose actual results differ between two runs of one scenario.
+pub fn disagreements(a: &[StepReport], b: &[StepReport]) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.len() != b.len() {
+        out.push(format!("{} steps against {}", a.len(), b.len()));
+    }
+    for (x, y) in a.iter().zip(b) {
+        if x.ok != y.ok || x.actual != y.actual {
+            out.push(format!(
+                "step {} ({}): {} vs {}",
+                x.index, x.action, x.actual, y.actual
+            ));
+        }
+    }
+    out
 }
 
 /// The summary line's JSON.

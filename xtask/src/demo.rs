@@ -151,6 +151,13 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         eprintln!("    ... and {} more", events.len() - 12);
     }
 
+    let beat = pf.heartbeat(dev);
+    dev.delay_us(10_000);
+    eprintln!(
+        "    firmware heartbeat: {} -> {} over 10 ms (the host's liveness check)",
+        beat,
+        pf.heartbeat(dev)
+    );
     step("ip -s link show (as the PF driver reads it from the firmware)");
     print_table(dev, &mut pf, args.vfs)?;
 

@@ -56,6 +56,11 @@ enum Cmd {
         /// The scenario (see docs/scenarios.md), e.g.
         /// sim-tests/scenarios/vf-bring-up.toml.
         scenario: PathBuf,
+        /// Against the firmware image under QEMU instead of in-process.
+        #[arg(long)]
+        qemu: bool,
+        #[command(flatten)]
+        image: image::ImageArgs,
     },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
@@ -85,7 +90,11 @@ fn main() -> ExitCode {
             append,
             timeout,
         } => run(&image, vfs, forever, append, timeout),
-        Cmd::Sim { scenario } => sim(&scenario),
+        Cmd::Sim {
+            scenario,
+            qemu,
+            image,
+        } => sim(&scenario, qemu.then_some(image)),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {
             for name in board_config::board_names() {
@@ -106,9 +115,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn sim(path: &Path) -> Result<ExitCode> {
+fn sim(path: &Path, qemu: Option<image::ImageArgs>) -> Result<ExitCode> {
     use sim_tests::scenario;
-    let (sc, reports) = scenario::run_in_process(path, |r| println!("{}", r.to_json()))?;
+    let print = |r: &scenario::StepReport| println!("{}", r.to_json());
+    let (sc, reports) = match qemu {
+        None => scenario::run_in_process(path, print)?,
+        Some(mut args) => {
+            args.release |= !args.debug;
+            let built = image::build(&args)?;
+            setup::ensure_qemu()?;
+            scenario::run_in_qemu(
+                path,
+                &built.board.config,
+                &built.elf,
+                &workspace_root(),
+                print,
+            )?
+        }
+    };
     let summary = scenario::summary_json(&sc, &reports);
     println!("{summary}");
     Ok(if summary["failed"] == 0 {

@@ -95,7 +95,10 @@ pub fn run_all() -> Result<ExitCode> {
         Ok(String::new())
     });
     match (&built, qemu_ready) {
-        (Some(built), Ok(())) => qemu_checks(&mut s, built),
+        (Some(built), Ok(())) => {
+            qemu_checks(&mut s, built);
+            cosim_checks(&mut s, built);
+        }
         (_, Err(e)) => s.record("QEMU available", Instant::now(), Err(e)),
         (None, _) => {}
     }
@@ -240,7 +243,7 @@ fn boot(built: &image::BuiltImage, b: &Boot) -> Result<String> {
     verify(&outcome, b.exit, &b.logged)
 }
 
-fn verify(outcome: &Outcome, exit: i32, logged: &[String]) -> Result<String> {
+pub(crate) fn verify(outcome: &Outcome, exit: i32, logged: &[String]) -> Result<String> {
     let missing: Vec<&String> = logged.iter().filter(|t| !outcome.logged(t)).collect();
     if outcome.ending == Ending::Exited(exit) && missing.is_empty() {
         return Ok(format!("exit {exit}, {} log lines", outcome.lines.len()));
@@ -328,6 +331,171 @@ fn qemu_checks(s: &mut Summary, built: &image::BuiltImage) {
     for b in [selftest, el2, unmapped, stack, panic, bad_cmdline] {
         s.check(b.name, || boot(built, &b));
     }
+}
+
+/// The co-simulation: the README's main job, every scenario under QEMU
+/// agreeing with in-process, and the start-up failures.
+fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
+    use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
+    use sim_tests::scenario;
+
+    s.check(
+        "cargo xtask run (the main job) exits 0, every traffic check ok",
+        || {
+            let exe = std::env::current_exe()?;
+            let out = Command::new(exe)
+                .args(["run", "--timeout", "60"])
+                .current_dir(workspace_root())
+                .output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let oks = stderr
+                .lines()
+                .filter(|l| l.trim_start().starts_with("ok "))
+                .count();
+            let fails = stderr
+                .lines()
+                .filter(|l| l.trim_start().starts_with("FAIL"))
+                .count();
+            anyhow::ensure!(
+                out.status.success()
+                    && fails == 0
+                    && oks >= 15
+                    && stdout.contains("vf 7 link/ether"),
+                "exit {:?}, {oks} ok, {fails} failed\n{stderr}\n{stdout}",
+                out.status.code()
+            );
+            Ok(format!("{oks} traffic checks"))
+        },
+    );
+
+    let dir = workspace_root().join("sim-tests/scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let Ok(sc) = scenario::Scenario::load(&f) else {
+            continue;
+        };
+        if !sc.runs_on("qemu") {
+            continue;
+        }
+        let name = format!("scenario {} under QEMU agrees with in-process", sc.name);
+        s.check(&name, || {
+            let (_, here) = scenario::run_in_process(&f, |_| {})?;
+            let (_, there) = scenario::run_in_qemu(
+                &f,
+                &built.board.config,
+                &built.elf,
+                &workspace_root(),
+                |_| {},
+            )?;
+            let failed: Vec<String> = there
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| r.to_json().to_string())
+                .collect();
+            anyhow::ensure!(failed.is_empty(), "under QEMU:\n{}", failed.join("\n"));
+            let differ = scenario::disagreements(&here, &there);
+            anyhow::ensure!(differ.is_empty(), "results differ:\n{}", differ.join("\n"));
+            Ok(format!("{} steps", there.len()))
+        });
+    }
+
+    let c = &built.board.config;
+    s.check(
+        "co-sim: no shared-memory window is a clear error, exit 2",
+        || {
+            boot(
+                built,
+                &Boot {
+                    name: "",
+                    append: "mode=serve",
+                    machine: None,
+                    exit: 2,
+                    logged: vec!["no shared-memory window".into()],
+                },
+            )
+        },
+    );
+    s.check(
+        "co-sim: a window too small is a clear error, exit 2",
+        || {
+            let path = std::env::temp_dir().join(format!("sriov-fw-small-{}", std::process::id()));
+            std::fs::write(&path, vec![0u8; 1 << 20])?;
+            let mut run = QemuRun::for_board(c, &built.elf)?;
+            run.append = Some("mode=serve".into());
+            run.timeout = Some(Duration::from_secs(30));
+            run.extra_args = vec![
+                "-object".into(),
+                format!(
+                    "memory-backend-file,id=hostmem,share=on,mem-path={},size=1M",
+                    path.display()
+                ),
+                "-device".into(),
+                "ivshmem-plain,memdev=hostmem".into(),
+            ];
+            let outcome = run.run(&workspace_root(), |_| {});
+            let _ = std::fs::remove_file(&path);
+            verify(
+                &outcome?,
+                2,
+                &["shared-memory window of 1048576 bytes".into()],
+            )
+        },
+    );
+    s.check(
+        "co-sim: no uplink device: serves without one, says so",
+        || {
+            let mut dev = CoSim::start(
+                c,
+                &built.elf,
+                &workspace_root(),
+                CoSimOptions {
+                    wire: Wire::None,
+                    echo_log: false,
+                    timeout: Duration::from_secs(60),
+                    extra_args: Vec::new(),
+                },
+            )?;
+            let mut pf = sim_tests::drivers::pf::PfDriver::probe(&mut dev)
+                .map_err(|e| anyhow::anyhow!("probe: {e}"))?;
+            pf.shutdown(&mut dev).map_err(|e| anyhow::anyhow!("{e}"))?;
+            verify(&dev.finish()?, 0, &["no uplink (NotFound)".into()])
+        },
+    );
+    s.check(
+        "co-sim: a firmware that stops answering is detected",
+        || {
+            use sim_tests::transport::Transport;
+            let mut dev = CoSim::start(
+                c,
+                &built.elf,
+                &workspace_root(),
+                CoSimOptions {
+                    wire: Wire::Udp,
+                    echo_log: false,
+                    timeout: Duration::from_secs(60),
+                    extra_args: Vec::new(),
+                },
+            )?;
+            let mut pf = sim_tests::drivers::pf::PfDriver::probe(&mut dev)
+                .map_err(|e| anyhow::anyhow!("probe: {e}"))?;
+            dev.stop();
+            dev.delay_us(2_500_000);
+            let answer = pf.info(&mut dev);
+            let stalled = dev.stalled;
+            let _ = dev.finish();
+            anyhow::ensure!(answer.is_err(), "the admin query answered");
+            anyhow::ensure!(stalled, "the heartbeat watch did not notice");
+            Ok(String::new())
+        },
+    );
 }
 
 /// A second board is one TOML: it builds and boots.
