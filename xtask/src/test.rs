@@ -486,6 +486,9 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
             )?;
             let mut pf = sim_tests::drivers::pf::PfDriver::probe(&mut dev)
                 .map_err(|e| anyhow::anyhow!("probe: {e}"))?;
+            // Answering first (so the heartbeat has moved), then stopped.
+            pf.info(&mut dev).map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(pf.heartbeat(&mut dev) != 0, "no heartbeat before the stop");
             dev.stop();
             dev.delay_us(2_500_000);
             let answer = pf.info(&mut dev);
