@@ -56,6 +56,9 @@ pub struct CoSim {
     /// This process's end of the wire, and QEMU's address.
     udp: Option<(std::net::UdpSocket, std::net::SocketAddr)>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Records every frame on the wire (what this process sends in and
+    /// receives from the firmware's uplink).
+    pub wire_capture: Option<crate::uplink::PcapCapture>,
 }
 
 impl CoSim {
@@ -160,6 +163,7 @@ impl CoSim {
             stalled: false,
             udp,
             stop,
+            wire_capture: None,
         })
     }
 
@@ -189,6 +193,9 @@ impl CoSim {
 
     /// Sends a frame into the firmware's uplink (false without a UDP wire).
     pub fn inject(&mut self, frame: &[u8]) -> bool {
+        if let Some(c) = self.wire_capture.as_mut() {
+            c.record(self.model.now_ns(), frame);
+        }
         match &self.udp {
             Some((sock, qemu)) => sock.send_to(frame, qemu).is_ok(),
             None => false,
@@ -202,6 +209,11 @@ impl CoSim {
             let mut buf = vec![0u8; 65536];
             while let Ok(n) = sock.recv(&mut buf) {
                 out.push(buf[..n].to_vec());
+            }
+        }
+        if let Some(c) = self.wire_capture.as_mut() {
+            for f in &out {
+                c.record(self.model.now_ns(), f);
             }
         }
         out

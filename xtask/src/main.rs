@@ -46,6 +46,15 @@ enum Cmd {
         /// Boot with this command line instead of the demo.
         #[arg(long)]
         append: Option<String>,
+        /// Run this scenario against the firmware instead of the demo.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Put the uplink on this TAP device (real Linux networking).
+        #[arg(long)]
+        tap: Option<String>,
+        /// Capture every port (wire, PF, each VF) as pcap files in DIR.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
         /// Kill QEMU after this many seconds (ignored with --forever).
         #[arg(long, default_value_t = 60)]
         timeout: u64,
@@ -88,8 +97,14 @@ fn main() -> ExitCode {
             vfs,
             forever,
             append,
+            scenario,
+            tap,
+            pcap,
             timeout,
-        } => run(&image, vfs, forever, append, timeout),
+        } => match scenario {
+            Some(path) => sim(&path, Some(image)),
+            None => run(&image, vfs, forever, append, timeout, tap, pcap),
+        },
         Cmd::Sim {
             scenario,
             qemu,
@@ -148,6 +163,8 @@ fn run(
     forever: bool,
     append: Option<String>,
     timeout: u64,
+    tap: Option<String>,
+    pcap: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let mut args = args.clone();
     // Runs are for watching the firmware work: optimised unless asked.
@@ -161,6 +178,8 @@ fn run(
                 vfs,
                 forever,
                 timeout: Duration::from_secs(timeout),
+                tap,
+                pcap,
             },
         );
     }
