@@ -25,6 +25,7 @@ pub mod model;
 pub mod qemu;
 pub mod scenario;
 pub mod sim;
+pub mod tap;
 pub mod transport;
 pub mod uplink;
 pub mod window;

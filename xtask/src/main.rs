@@ -4,6 +4,7 @@
 
 mod demo;
 mod image;
+mod linux;
 mod setup;
 mod test;
 

@@ -2,7 +2,7 @@
 //! can (rustup; apt-get as root), otherwise one line saying how.
 
 use anyhow::{Context, Result, bail};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 pub const TARGET: &str = "aarch64-unknown-none";
 
@@ -36,19 +36,30 @@ pub fn ensure_target() -> Result<()> {
     Ok(())
 }
 
+/// Whether `program` is an executable file on PATH.
 fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Finds qemu-system-aarch64, installing it with apt-get when running as
 /// root on Debian/Ubuntu.
 pub fn ensure_qemu() -> Result<()> {
-    let qemu = sim_tests::qemu::QEMU;
+    ensure_program(sim_tests::qemu::QEMU, "qemu-system-arm")
+}
+
+/// Finds `ping` (the real-Linux traffic test), installing iputils-ping the
+/// same way.
+pub fn ensure_ping() -> Result<()> {
+    ensure_program("ping", "iputils-ping")
+}
+
+fn ensure_program(qemu: &str, package: &str) -> Result<()> {
     if have(qemu) {
         return Ok(());
     }
@@ -57,14 +68,12 @@ pub fn ensure_qemu() -> Result<()> {
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     if !root || !have("apt-get") {
-        bail!(
-            "{qemu} not found: install it (Debian/Ubuntu: `sudo apt-get install -y qemu-system-arm`)"
-        );
+        bail!("{qemu} not found: install it (Debian/Ubuntu: `sudo apt-get install -y {package}`)");
     }
-    eprintln!("{qemu} not found: installing qemu-system-arm with apt-get");
+    eprintln!("{qemu} not found: installing {package} with apt-get");
     for args in [
         &["update", "-qq"][..],
-        &["install", "-y", "-qq", "qemu-system-arm"][..],
+        &["install", "-y", "-qq", package][..],
     ] {
         let status = Command::new("apt-get")
             .args(args)
@@ -76,7 +85,7 @@ pub fn ensure_qemu() -> Result<()> {
         }
     }
     if !have(qemu) {
-        bail!("{qemu} still not found after installing qemu-system-arm");
+        bail!("{qemu} still not found after installing {package}");
     }
     Ok(())
 }
