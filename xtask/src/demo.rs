@@ -106,7 +106,14 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
 
 fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     step("PF driver: probe (config space, BAR0, firmware READY)");
-    let mut pf = PfDriver::probe(dev).map_err(|e| anyhow::anyhow!("PF probe: {e}"))?;
+    let probed = PfDriver::probe(dev);
+    let mut pf = probed.map_err(|e| {
+        if dev.running() {
+            anyhow::anyhow!("PF probe: {e}")
+        } else {
+            anyhow::anyhow!("QEMU exited before the firmware could serve (its error follows)")
+        }
+    })?;
     step(&format!(
         "PF driver: sriov_numvfs = {} (TotalVFs {})",
         args.vfs, pf.total_vfs
