@@ -106,6 +106,20 @@ pub struct PortCounters {
 }
 
 impl PortCounters {
+    pub const ZERO: PortCounters = PortCounters {
+        rx_offered: 0,
+        rx_packets: 0,
+        rx_bytes: 0,
+        rx_multicast: 0,
+        rx_broadcast: 0,
+        rx_dropped: 0,
+        tx_offered: 0,
+        tx_packets: 0,
+        tx_bytes: 0,
+        tx_dropped: 0,
+        drops: [0; DropReason::COUNT],
+    };
+
     pub fn drop_rx(&mut self, r: DropReason) {
         self.rx_dropped += 1;
         self.drops[r as usize] += 1;

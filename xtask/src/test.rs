@@ -200,10 +200,9 @@ fn count_before(text: &str, label: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Every scenario in sim-tests/scenarios, in-process, one check each.
-fn scenarios(s: &mut Summary) {
-    let dir = workspace_root().join("sim-tests/scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+/// The scenario files of a directory, sorted.
+fn scenario_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -211,6 +210,13 @@ fn scenarios(s: &mut Summary) {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
+    files
+}
+
+/// Every scenario in sim-tests/scenarios, in-process, one check each.
+fn scenarios(s: &mut Summary) {
+    let dir = workspace_root().join("sim-tests/scenarios");
+    let files = scenario_files(&dir);
     if files.is_empty() {
         s.record(
             "scenarios",
@@ -388,14 +394,7 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
     );
 
     let dir = workspace_root().join("sim-tests/scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
+    let files = scenario_files(&dir);
     for f in files {
         let Ok(sc) = scenario::Scenario::load(&f) else {
             continue;

@@ -71,19 +71,7 @@ pub struct FunctionDp {
 
 impl FunctionDp {
     pub const NEW: FunctionDp = FunctionDp {
-        counters: PortCounters {
-            rx_offered: 0,
-            rx_packets: 0,
-            rx_bytes: 0,
-            rx_multicast: 0,
-            rx_broadcast: 0,
-            rx_dropped: 0,
-            tx_offered: 0,
-            tx_packets: 0,
-            tx_bytes: 0,
-            tx_dropped: 0,
-            drops: [0; DropReason::COUNT],
-        },
+        counters: PortCounters::ZERO,
         queues: [QueueState {
             rx_head: 0,
             tx_head: 0,
