@@ -85,6 +85,8 @@ impl PoolSet {
 pub struct Classifier {
     exact: heapless::index_map::FnvIndexMap<Mac, PoolSet, EXACT_ENTRIES>,
     multicast: [PoolSet; 4096],
+    /// Multicast entries in use, so a rebuild clears only those.
+    touched: heapless::Vec<u16, 4096>,
     /// Functions that accept broadcast.
     pub broadcast: PoolSet,
     /// Functions that accept every multicast frame.
@@ -102,6 +104,7 @@ impl Classifier {
         Classifier {
             exact: heapless::index_map::FnvIndexMap::new(),
             multicast: [PoolSet::EMPTY; 4096],
+            touched: heapless::Vec::new(),
             broadcast: PoolSet::EMPTY,
             all_multicast: PoolSet::EMPTY,
             promiscuous: PoolSet::EMPTY,
@@ -113,7 +116,10 @@ impl Classifier {
     /// Empties every table (before a rebuild).
     pub fn clear(&mut self) {
         self.exact.clear();
-        self.multicast = [PoolSet::EMPTY; 4096];
+        for h in self.touched.iter() {
+            self.multicast[usize::from(*h)] = PoolSet::EMPTY;
+        }
+        self.touched.clear();
         self.broadcast = PoolSet::EMPTY;
         self.all_multicast = PoolSet::EMPTY;
         self.promiscuous = PoolSet::EMPTY;
@@ -132,7 +138,12 @@ impl Classifier {
 
     /// Function `f` registered multicast hash `h`.
     pub fn add_multicast_hash(&mut self, h: u16, f: usize) {
-        self.multicast[usize::from(h & 0xfff)].insert(f);
+        let e = &mut self.multicast[usize::from(h & 0xfff)];
+        if e.is_empty() {
+            // Capacity is the table's size: a hash is pushed once.
+            let _ = self.touched.push(h & 0xfff);
+        }
+        e.insert(f);
     }
 
     /// Functions owning the unicast address exactly.
@@ -214,6 +225,19 @@ mod tests {
             c.candidates(&Mac([1, 0, 0x5e, 0, 0, 8]), true).is_empty(),
             "not registered: no leak"
         );
+    }
+
+    #[test]
+    fn clearing_forgets_every_group() {
+        let mut c = Classifier::new();
+        let g = Mac([1, 0, 0x5e, 0, 0, 7]);
+        c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 3);
+        c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 4);
+        assert_eq!(c.candidates(&g, true).len(), 2);
+        c.clear();
+        assert!(c.candidates(&g, true).is_empty());
+        c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 5);
+        assert_eq!(c.candidates(&g, true), PoolSet::single(5));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `cargo build`/`cargo test` stay host builds.
 
 mod demo;
+mod fuzz;
 mod image;
 mod linux;
 mod setup;
@@ -72,6 +73,15 @@ enum Cmd {
         #[command(flatten)]
         image: image::ImageArgs,
     },
+    /// Run every fuzz target (cargo fuzz, nightly) for a fixed time.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only this target (mailbox, admin, frames, rings).
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
     /// List the boards in board-configs/.
@@ -111,6 +121,7 @@ fn main() -> ExitCode {
             qemu,
             image,
         } => sim(&scenario, qemu.then_some(image)),
+        Cmd::Fuzz { seconds, target } => fuzz_all(seconds, target.as_deref()),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {
             for name in board_config::board_names() {
@@ -129,6 +140,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn fuzz_all(seconds: u64, only: Option<&str>) -> Result<ExitCode> {
+    let mut failed = false;
+    for target in fuzz::TARGETS {
+        if only.is_some_and(|o| o != target) {
+            continue;
+        }
+        eprintln!("fuzzing {target} for {seconds} s");
+        let r = fuzz::run(target, seconds)?;
+        if r.crashed {
+            failed = true;
+            println!(
+                "{target}: CRASH after {} executions\n{}",
+                r.executions, r.output
+            );
+        } else {
+            println!(
+                "{target}: {} executions in {} s, no crash",
+                r.executions, r.seconds
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn sim(path: &Path, qemu: Option<image::ImageArgs>) -> Result<ExitCode> {

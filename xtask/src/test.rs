@@ -110,6 +110,7 @@ pub fn run_all() -> Result<ExitCode> {
     }
     second_board(&mut s);
     bad_board_rejected(&mut s);
+    fuzz_smoke(&mut s);
 
     println!(
         "\n{} checks in {:.0?}",
@@ -536,6 +537,23 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
             Ok(String::new())
         },
     );
+}
+
+/// Each fuzz target for a few seconds (the full runs: `cargo xtask fuzz`).
+fn fuzz_smoke(s: &mut Summary) {
+    const SECONDS: u64 = 10;
+    if let Err(e) = crate::fuzz::ensure_cargo_fuzz() {
+        s.skip("fuzz smoke round", &format!("{e:#}"));
+        return;
+    }
+    for target in crate::fuzz::TARGETS {
+        s.check(&format!("fuzz {target} ({SECONDS} s smoke round)"), || {
+            let r = crate::fuzz::run(target, SECONDS)?;
+            anyhow::ensure!(!r.crashed, "crash:\n{}", r.output);
+            anyhow::ensure!(r.executions > 0, "no executions:\n{}", r.output);
+            Ok(format!("{} executions, no crash", r.executions))
+        });
+    }
 }
 
 /// A second board is one TOML: it builds and boots.
