@@ -16,8 +16,23 @@ fuzz_target!(|data: &[u8]| {
         rig.message(vf, &[mbx::VF_RESET], 1);
         rig.message(vf, &[mbx::API_NEGOTIATE, 5], 2);
         let mac = [0x02, 0, 0, 0, vf as u8, b];
-        rig.message(vf, &[mbx::SET_MAC_ADDR, u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]), u32::from(mac[4]) | u32::from(mac[5]) << 8], 3);
-        rig.message(vf, &[mbx::SET_VLAN | 1 << 16, u32::from(c.get(1).copied().unwrap_or(0))], 2);
+        rig.message(
+            vf,
+            &[
+                mbx::SET_MAC_ADDR,
+                u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]),
+                u32::from(mac[4]) | u32::from(mac[5]) << 8,
+            ],
+            3,
+        );
+        rig.message(
+            vf,
+            &[
+                mbx::SET_VLAN | 1 << 16,
+                u32::from(c.get(1).copied().unwrap_or(0)),
+            ],
+            2,
+        );
         rig.message(vf, &[mbx::SET_MULTICAST | 1 << 16, u32::from(b) << 4], 2);
         rig.message(vf, &[mbx::UPDATE_XCAST_MODE, u32::from(b % 4)], 2);
     }

@@ -30,7 +30,14 @@ fuzz_target!(|data: &[u8]| {
             1 => {
                 let f = u64::from(pick(1)) % 9;
                 let at = (f * WINDOW + u64::from(val) % (WINDOW - 8)) as usize;
-                rig.host.0[at..at + 4].copy_from_slice(&op[8.min(op.len())..].iter().copied().chain([0; 4]).take(4).collect::<Vec<_>>());
+                rig.host.0[at..at + 4].copy_from_slice(
+                    &op[8.min(op.len())..]
+                        .iter()
+                        .copied()
+                        .chain([0; 4])
+                        .take(4)
+                        .collect::<Vec<_>>(),
+                );
                 rig.poll();
             }
             // A frame from the wire.

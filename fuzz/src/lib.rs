@@ -186,8 +186,8 @@ impl Rig {
     pub fn queue_reg(&mut self, f: usize, q: usize, reg: usize, value: u32) {
         let qr = &self.hw().function[f % (usize::from(VFS) + 1)].queues[q % 8];
         let r = [
-            &qr.rdbal, &qr.rdbah, &qr.rdlen, &qr.rdt, &qr.srrctl, &qr.rxdctl, &qr.tdbal,
-            &qr.tdbah, &qr.tdlen, &qr.tdt, &qr.txdctl,
+            &qr.rdbal, &qr.rdbah, &qr.rdlen, &qr.rdt, &qr.srrctl, &qr.rxdctl, &qr.tdbal, &qr.tdbah,
+            &qr.tdlen, &qr.tdt, &qr.txdctl,
         ];
         r[reg % r.len()].set(value);
         let b = &self.hw().function[f % (usize::from(VFS) + 1)];
