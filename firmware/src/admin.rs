@@ -47,6 +47,8 @@ pub enum Opcode {
     /// Stop serving: the firmware answers, then ends its run (under QEMU:
     /// exit status 0). For test harnesses and orderly power-down.
     Shutdown = 0x10,
+    /// Release a quarantined VF: it starts over, awaiting its reset.
+    ReleaseVf = 0x11,
 }
 
 impl Opcode {
@@ -69,6 +71,7 @@ impl Opcode {
             SetPfMac,
             GetDrops,
             Shutdown,
+            ReleaseVf,
         ]
         .into_iter()
         .find(|o| *o as u16 == v)
@@ -78,7 +81,7 @@ impl Opcode {
     pub const fn request_words(self) -> usize {
         match self {
             Opcode::GetInfo | Opcode::GetVfConfig | Opcode::GetVfStats | Opcode::GetDrops => 1,
-            Opcode::PingVfs | Opcode::ResetVfConfig | Opcode::Shutdown => 1,
+            Opcode::PingVfs | Opcode::ResetVfConfig | Opcode::Shutdown | Opcode::ReleaseVf => 1,
             Opcode::SetVfMac | Opcode::SetVfRate | Opcode::SetPfMac => 3,
             Opcode::SetVfVlan => 4,
             _ => 2,
@@ -207,7 +210,9 @@ pub mod vf_config {
     pub const MBX_BEFORE_CTS: usize = 23;
     pub const RESETS: usize = 24;
     pub const XCAST_DOWNGRADES: usize = 25;
-    pub const WORDS: usize = 26;
+    /// Messages refused by the mailbox rate limit.
+    pub const MBX_RATE_LIMITED: usize = 26;
+    pub const WORDS: usize = 27;
 
     pub const FLAG_SPOOF_CHECK: u32 = 1;
     pub const FLAG_TRUST: u32 = 2;

@@ -42,10 +42,12 @@ pub enum DropReason {
     UplinkDown = 14,
     /// The uplink did not take the frame.
     UplinkFull = 15,
+    /// The function is quarantined for misbehaving.
+    Quarantined = 16,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
     pub const ALL: [DropReason; Self::COUNT] = [
         Self::Runt,
         Self::Oversize,
@@ -63,6 +65,7 @@ impl DropReason {
         Self::TailBeyondRing,
         Self::UplinkDown,
         Self::UplinkFull,
+        Self::Quarantined,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -83,6 +86,7 @@ impl DropReason {
             Self::TailBeyondRing => "tail-beyond-ring",
             Self::UplinkDown => "uplink-down",
             Self::UplinkFull => "uplink-full",
+            Self::Quarantined => "quarantined",
         }
     }
 }

@@ -68,6 +68,18 @@ pub enum Event {
     /// kind 12: spoofed frames dropped (sent at counts 1, 2, 4, 8, ...);
     /// data0 = 1 for MAC, 2 for VLAN; data1 = count.
     SpoofDrops { vf: u16, mac: bool, count: u32 },
+    /// kind 13: the VF was quarantined; data0 = 1 mailbox flood, 2 reset storm.
+    VfQuarantined { vf: u16, reason: QuarantineReason },
+    /// kind 14: the PF released a quarantined VF.
+    VfReleased { vf: u16 },
+}
+
+/// Why a VF was quarantined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum QuarantineReason {
+    MailboxFlood = 1,
+    ResetStorm = 2,
 }
 
 impl Event {
@@ -111,6 +123,8 @@ impl Event {
                 fault as u32,
             ],
             Event::SpoofDrops { vf, mac, count } => [12, vf32(vf), if mac { 1 } else { 2 }, count],
+            Event::VfQuarantined { vf, reason } => [13, vf32(vf), reason as u32, 0],
+            Event::VfReleased { vf } => [14, vf32(vf), 0, 0],
         }
     }
 
@@ -129,6 +143,8 @@ impl Event {
             10 => "pcie-error",
             11 => "queue-fault",
             12 => "spoof-drops",
+            13 => "vf-quarantined",
+            14 => "vf-released",
             _ => "unknown",
         }
     }

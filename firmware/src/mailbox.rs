@@ -59,6 +59,8 @@ pub enum Refusal {
     NoSpace = 8,
     /// The VF sent a word 0 carrying ACK/NACK: ignored, no reply.
     AlreadyProcessed = 9,
+    /// Over the VF's mailbox rate (or the VF is quarantined).
+    RateLimited = 10,
 }
 
 /// The result of one message.

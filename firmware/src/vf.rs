@@ -33,6 +33,9 @@ pub enum Lifecycle {
     ClearToSend,
     /// The VF driver has configured something after its reset: it is up.
     Active,
+    /// Stopped for misbehaving (mailbox flood, reset storm) until the PF
+    /// releases it: every message is refused, all its traffic dropped.
+    Quarantined,
 }
 
 impl Lifecycle {
@@ -42,6 +45,7 @@ impl Lifecycle {
             Self::AwaitingReset => 1,
             Self::ClearToSend => 2,
             Self::Active => 3,
+            Self::Quarantined => 4,
         }
     }
 
@@ -216,6 +220,8 @@ pub struct MailboxCounters {
     pub violations: u32,
     pub resets: u32,
     pub xcast_downgrades: u32,
+    /// Messages refused by the mailbox rate limit.
+    pub rate_limited: u32,
 }
 
 /// One VF.
@@ -227,6 +233,24 @@ pub struct Vf {
     pub mailbox: MailboxCounters,
     /// A control message waits for the mailbox to be idle.
     pub pending_control: Option<u32>,
+    /// Mailbox token bucket (messages) and when it was last refilled.
+    pub mbx_tokens: u32,
+    pub mbx_at_ns: u64,
+    /// Resets in the current one-second window, and when it started.
+    pub resets_in_window: u32,
+    pub reset_window_ns: u64,
+}
+
+/// The misbehaviour policy (docs/robustness.md).
+pub mod policy {
+    /// Mailbox messages a VF may send per second, sustained.
+    pub const MBX_PER_SECOND: u64 = 2_000;
+    /// ...and in a burst (a bring-up takes about 20).
+    pub const MBX_BURST: u32 = 256;
+    /// Refused messages (beyond the rate) that quarantine the VF.
+    pub const MBX_REFUSED_TO_QUARANTINE: u32 = 1_024;
+    /// Resets (VFCTRL.RST, FLR) within one second that quarantine the VF.
+    pub const RESETS_PER_SECOND_TO_QUARANTINE: u32 = 64;
 }
 
 impl Vf {
@@ -243,13 +267,18 @@ impl Vf {
             violations: 0,
             resets: 0,
             xcast_downgrades: 0,
+            rate_limited: 0,
         },
         pending_control: None,
+        mbx_tokens: policy::MBX_BURST,
+        mbx_at_ns: 0,
+        resets_in_window: 0,
+        reset_window_ns: 0,
     };
 
     /// Whether the VF's link is up under its link-state policy.
     pub fn link_up(&self, uplink_up: bool) -> bool {
-        self.lifecycle != Lifecycle::Disabled
+        !matches!(self.lifecycle, Lifecycle::Disabled | Lifecycle::Quarantined)
             && match self.admin.link_state {
                 LinkState::Auto => uplink_up,
                 LinkState::Enable => true,

@@ -21,6 +21,7 @@ pub mod defmt_log;
 pub mod drivers;
 pub mod frames;
 pub mod hostmem;
+pub mod lab;
 pub mod model;
 pub mod qemu;
 pub mod scenario;

@@ -883,6 +883,7 @@ impl<'h, H: Harness> Runner<'h, H> {
             }
             "ping_vfs" => pf.ping_vfs(h).map(|_| Value::Null),
             "reset_vf_config" => pf.reset_vf_config(h, vf).map(|_| Value::Null),
+            "release_vf" => pf.release_vf(h, vf).map(|_| Value::Null),
             "raw" => {
                 let words: Vec<u32> = match args.get("words") {
                     Some(toml::Value::Array(a)) => a
@@ -1140,10 +1141,16 @@ fn xcast_name(v: u32) -> &'static str {
 
 /// `ip link show` fields of a VF as JSON (names used by `expect_vf`).
 pub fn vf_info_json(i: &VfInfo) -> Value {
-    let lifecycle = ["disabled", "awaiting-reset", "clear-to-send", "active"]
-        .get(i.lifecycle as usize)
-        .copied()
-        .unwrap_or("?");
+    let lifecycle = [
+        "disabled",
+        "awaiting-reset",
+        "clear-to-send",
+        "active",
+        "quarantined",
+    ]
+    .get(i.lifecycle as usize)
+    .copied()
+    .unwrap_or("?");
     let api = MbxApi::from_wire(i.api).map_or("?", |a| a.name());
     json!({
         "mac": i.mac.to_string(),
@@ -1172,6 +1179,7 @@ pub fn vf_info_json(i: &VfInfo) -> Value {
         "mbx_before_cts": i.mbx_before_cts,
         "resets": i.resets,
         "xcast_downgrades": i.xcast_downgrades,
+        "mbx_rate_limited": i.mbx_rate_limited,
     })
 }
 

@@ -6,100 +6,10 @@ use firmware::dataplane::DropReason;
 use firmware::mac::Mac;
 use firmware::vf::{LinkState, VlanProto};
 use hal::ixgbe::desc::*;
-use sim_tests::drivers::pf::PfDriver;
-use sim_tests::drivers::queues::Rings;
-use sim_tests::drivers::vf::VfDriver;
 use sim_tests::frames::FrameSpec;
-use sim_tests::model::{PF_RID, pfreg};
-use sim_tests::sim::Sim;
 use sim_tests::transport::Transport;
 
-const PF_MAC: Mac = Mac([0x02, 0xf0, 0, 0, 0, 1]);
-const PEER: Mac = Mac([0x02, 0xee, 0, 0, 0, 9]);
-
-struct Lab {
-    sim: Sim,
-    pf: PfDriver,
-    pf_rings: Rings,
-    vfs: Vec<VfDriver>,
-    rings: Vec<Rings>,
-    macs: Vec<Mac>,
-}
-
-impl Lab {
-    fn new(n: u16) -> Lab {
-        let mut sim = Sim::with_board_capacities();
-        let mut pf = PfDriver::probe(&mut sim).unwrap();
-        pf.sriov_configure(&mut sim, n).unwrap();
-        pf.set_pf_mac(&mut sim, PF_MAC).unwrap();
-        let pf_rings = Rings::setup(&mut sim, PF_RID, pfreg::QUEUES, 2, 32, 2, false).unwrap();
-        let mut lab = Lab {
-            sim,
-            pf,
-            pf_rings,
-            vfs: Vec::new(),
-            rings: Vec::new(),
-            macs: Vec::new(),
-        };
-        for i in 0..n {
-            let mut vf = VfDriver::new(lab.pf.vf_rid(&mut lab.sim, i));
-            let up = vf.bring_up(&mut lab.sim).unwrap();
-            let rings = Rings::setup(&mut lab.sim, vf.rid, 0, 2, 32, 2, false).unwrap();
-            lab.macs.push(up.mac);
-            lab.vfs.push(vf);
-            lab.rings.push(rings);
-        }
-        lab.pf.events(&mut lab.sim);
-        lab
-    }
-
-    /// The VF driver goes through its reset path again (and sets its
-    /// queues up again, as a reset clears them).
-    fn restart_vf(&mut self, i: usize) {
-        self.vfs[i].bring_up(&mut self.sim).unwrap();
-        self.rings[i] = Rings::setup(&mut self.sim, self.vfs[i].rid, 0, 2, 32, 2, false).unwrap();
-    }
-
-    fn wire(&mut self, frame: &[u8]) {
-        self.sim.inject(frame);
-        self.sim.delay_us(10);
-    }
-
-    fn rx(&mut self, vf: usize) -> Vec<sim_tests::drivers::queues::RxFrame> {
-        self.rings[vf].receive(&mut self.sim)
-    }
-
-    fn pf_rx(&mut self) -> Vec<sim_tests::drivers::queues::RxFrame> {
-        self.pf_rings.receive(&mut self.sim)
-    }
-
-    fn send(&mut self, vf: usize, frame: &[u8]) {
-        assert!(self.rings[vf].send(&mut self.sim, 0, frame, None));
-        self.sim.delay_us(10);
-    }
-
-    fn wire_tx(&mut self) -> Vec<Vec<u8>> {
-        self.sim.uplink.take_tx()
-    }
-
-    fn drops(&mut self, port: u16, r: DropReason) -> u32 {
-        self.pf.drops(&mut self.sim, port).unwrap()[r as usize]
-    }
-
-    /// Every port's books balance.
-    fn assert_balanced(&self) {
-        let d = &self.sim.device;
-        assert!(
-            d.uplink_counters().balanced(),
-            "uplink {:?}",
-            d.uplink_counters()
-        );
-        for f in 0..=self.vfs.len() {
-            let c = d.port_counters(f).unwrap();
-            assert!(c.balanced(), "function {f}: {c:?}");
-        }
-    }
-}
+use sim_tests::lab::{Lab, PEER, PF_MAC};
 
 #[test]
 fn unicast_from_the_wire_reaches_its_vf_only() {

@@ -561,6 +561,9 @@ impl<const N: usize> Device<N> {
         let mut max_frame = usize::from(crate::vf::MAX_FRAME as u16);
         if f > 0 {
             let vf = &self.vfs[f - 1];
+            if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
+                return Err(DropReason::Quarantined);
+            }
             if !vf.link_up(self.uplink_up) {
                 return Err(DropReason::LinkDown);
             }
@@ -813,8 +816,16 @@ impl<const N: usize> Device<N> {
             return Ok(len);
         }
         let vf = &self.vfs[f - 1];
+        if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
+            return Err(DropReason::Quarantined);
+        }
         if !vf.link_up(self.uplink_up) {
             return Err(DropReason::LinkDown);
+        }
+        // Max frame counts the header and FCS, not VLAN tags.
+        let tags = p.tags.iter().flatten().count();
+        if len - 4 * tags + 4 > usize::from(vf.oper.max_frame) {
+            return Err(DropReason::Mtu);
         }
         if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !vf.oper.macvlans.contains(&p.src)
         {
@@ -884,8 +895,10 @@ impl<const N: usize> Device<N> {
         }
         for (i, vf) in self.vfs[..usize::from(self.enabled)].iter().enumerate() {
             let f = i + 1;
-            if vf.lifecycle == crate::vf::Lifecycle::Disabled
-                || vf.admin.link_state == LinkState::Disable
+            if matches!(
+                vf.lifecycle,
+                crate::vf::Lifecycle::Disabled | crate::vf::Lifecycle::Quarantined
+            ) || vf.admin.link_state == LinkState::Disable
             {
                 continue;
             }

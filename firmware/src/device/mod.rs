@@ -13,7 +13,7 @@ pub use dataplane::{FunctionDp, QueueFault, QueueState, Scratch};
 use crate::admin::{self, BridgeMode, Opcode, Status};
 use crate::classifier::Classifier;
 use crate::dataplane::{DropReason, PortCounters};
-use crate::events::{Event, NO_VF, ResetCause};
+use crate::events::{Event, NO_VF, QuarantineReason, ResetCause};
 use crate::mac::Mac;
 use crate::mailbox::{self, Context, RSS_KEY_BYTES, Reply};
 use crate::pools::Pools;
@@ -123,6 +123,8 @@ pub struct Device<const N: usize> {
     tx_doorbell_seen: u32,
     scratch: Scratch,
     shutdown: bool,
+    /// The time the current poll was given.
+    now_ns: u64,
 }
 
 impl<const N: usize> Device<N> {
@@ -182,6 +184,7 @@ impl<const N: usize> Device<N> {
                 b: [0; dataplane::BUF],
             },
             shutdown: false,
+            now_ns: 0,
         }
     }
 
@@ -296,6 +299,7 @@ impl<const N: usize> Device<N> {
         uplink: &mut (impl Uplink + ?Sized),
         now_ns: u64,
     ) {
+        self.now_ns = now_ns;
         self.poll_control(hw);
         self.poll_data(hw, dma, uplink, now_ns);
     }
@@ -427,7 +431,7 @@ impl<const N: usize> Device<N> {
                 Some(RESET_CAUSE::CAUSE::Value::Flr) => ResetCause::Flr,
                 _ => ResetCause::VfRequest,
             };
-            self.reset_vf(i, cause);
+            self.reset_vf(hw, i, cause);
             self.post_event(hw, Event::VfReset { vf: index, cause });
             self.progress[i].reset_done = reset_seq;
             fence(Ordering::Release);
@@ -485,7 +489,22 @@ impl<const N: usize> Device<N> {
         }
     }
 
-    fn reset_vf(&mut self, i: usize, cause: ResetCause) {
+    fn reset_vf(&mut self, hw: &HostInterface, i: usize, cause: ResetCause) {
+        let now = self.now_ns;
+        let vf = &mut self.vfs[i];
+        if now.saturating_sub(vf.reset_window_ns) > 1_000_000_000 {
+            vf.reset_window_ns = now;
+            vf.resets_in_window = 0;
+        }
+        vf.resets_in_window += 1;
+        if vf.lifecycle == vf::Lifecycle::Quarantined {
+            vf.mailbox.resets += 1;
+            return;
+        }
+        if vf.resets_in_window > vf::policy::RESETS_PER_SECOND_TO_QUARANTINE {
+            self.quarantine(hw, i, QuarantineReason::ResetStorm);
+            return;
+        }
         let vf = &mut self.vfs[i];
         mailbox::clear_oper(vf, &mut self.pools);
         vf.lifecycle = vf::Lifecycle::AwaitingReset;
@@ -495,8 +514,77 @@ impl<const N: usize> Device<N> {
         fwlog::info!("VF {}: reset ({:?})", i, cause);
     }
 
+    /// Takes a token from the VF's mailbox bucket; false when it is over
+    /// its rate (or quarantined).
+    fn mailbox_allowed(&mut self, i: usize) -> bool {
+        use vf::policy::*;
+        let now = self.now_ns;
+        let vf = &mut self.vfs[i];
+        if vf.lifecycle == vf::Lifecycle::Quarantined {
+            return false;
+        }
+        let elapsed = now.saturating_sub(vf.mbx_at_ns);
+        let earned = (u128::from(elapsed) * u128::from(MBX_PER_SECOND) / 1_000_000_000) as u64;
+        if earned > 0 {
+            vf.mbx_tokens = (u64::from(vf.mbx_tokens) + earned).min(u64::from(MBX_BURST)) as u32;
+            vf.mbx_at_ns = now;
+        }
+        if vf.mbx_tokens == 0 {
+            return false;
+        }
+        vf.mbx_tokens -= 1;
+        true
+    }
+
+    /// Stops a misbehaving VF until the PF releases it.
+    fn quarantine(&mut self, hw: &HostInterface, i: usize, reason: QuarantineReason) {
+        let vf = &mut self.vfs[i];
+        mailbox::clear_oper(vf, &mut self.pools);
+        vf.lifecycle = vf::Lifecycle::Quarantined;
+        vf.pending_control = None;
+        self.links_dirty = true;
+        self.classifier_dirty = true;
+        fwlog::warn!(
+            "VF {}: quarantined ({:?}) until the PF releases it",
+            i,
+            reason
+        );
+        self.post_event(
+            hw,
+            Event::VfQuarantined {
+                vf: i as u16,
+                reason,
+            },
+        );
+    }
+
     fn mailbox_message(&mut self, hw: &HostInterface, i: usize, msg: &[u32; WORDS], len: usize) {
         self.counters.mailbox_messages += 1;
+        if !self.mailbox_allowed(i) {
+            let quarantined = self.vfs[i].lifecycle == vf::Lifecycle::Quarantined;
+            let m = &mut self.vfs[i].mailbox;
+            m.requests += 1;
+            m.nacks += 1;
+            m.rate_limited += 1;
+            let over = m.rate_limited;
+            let mut words = [0; WORDS];
+            // Still clear to send (unless quarantined): the VF may retry.
+            words[0] = msg[0] | NACK | if quarantined { 0 } else { CTS };
+            self.post_reply(hw, i, &Reply { words, len: 1 });
+            if !quarantined && over >= vf::policy::MBX_REFUSED_TO_QUARANTINE {
+                self.quarantine(hw, i, QuarantineReason::MailboxFlood);
+            } else if over.is_power_of_two() {
+                self.post_event(
+                    hw,
+                    Event::MailboxError {
+                        vf: i as u16,
+                        refusal: mailbox::Refusal::RateLimited,
+                        msg_id: mbx::id(msg[0]) as u16,
+                    },
+                );
+            }
+            return;
+        }
         let mut ctx = Context {
             pools: &mut self.pools,
             queue_pairs: u32::from(self.caps.queue_pairs_per_vf),
@@ -694,6 +782,21 @@ impl<const N: usize> Device<N> {
                     *r = *d as u32;
                 }
                 return (Status::Ok, 1 + DropReason::COUNT);
+            }
+            Opcode::ReleaseVf => {
+                let v = &mut self.vfs[vf];
+                if v.lifecycle == vf::Lifecycle::Quarantined {
+                    v.lifecycle = vf::Lifecycle::AwaitingReset;
+                    v.mbx_tokens = vf::policy::MBX_BURST;
+                    v.mbx_at_ns = self.now_ns;
+                    v.resets_in_window = 0;
+                    v.reset_window_ns = self.now_ns;
+                    v.mailbox.rate_limited = 0;
+                    self.links_dirty = true;
+                    fwlog::info!("VF {}: released by the PF", vf);
+                    self.post_event(hw, Event::VfReleased { vf: vf as u16 });
+                }
+                Status::Ok
             }
             Opcode::Shutdown => {
                 fwlog::info!("admin: shutdown requested");
@@ -929,6 +1032,7 @@ impl<const N: usize> Device<N> {
         r[MBX_BEFORE_CTS] = v.mailbox.before_cts;
         r[RESETS] = v.mailbox.resets;
         r[XCAST_DOWNGRADES] = v.mailbox.xcast_downgrades;
+        r[MBX_RATE_LIMITED] = v.mailbox.rate_limited;
     }
 
     fn vf_stats(&self, vf: usize, r: &mut [u32; ADMIN_WORDS]) {

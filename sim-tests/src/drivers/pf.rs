@@ -122,6 +122,7 @@ pub struct VfInfo {
     pub mbx_before_cts: u32,
     pub resets: u32,
     pub xcast_downgrades: u32,
+    pub mbx_rate_limited: u32,
 }
 
 /// `ip -s link` counters of one VF.
@@ -494,6 +495,11 @@ impl PfDriver {
         Ok(r[1..].to_vec())
     }
 
+    /// Releases a quarantined VF.
+    pub fn release_vf(&mut self, t: &mut impl Transport, vf: u16) -> Result<(), PfError> {
+        self.set(t, Opcode::ReleaseVf, vf, &[])
+    }
+
     /// Asks the firmware to stop (it answers first).
     pub fn shutdown(&mut self, t: &mut impl Transport) -> Result<(), PfError> {
         self.set(t, Opcode::Shutdown, 0, &[])
@@ -542,6 +548,7 @@ impl PfDriver {
             mbx_before_cts: g(MBX_BEFORE_CTS),
             resets: g(RESETS),
             xcast_downgrades: g(XCAST_DOWNGRADES),
+            mbx_rate_limited: g(MBX_RATE_LIMITED),
         })
     }
 
