@@ -6,7 +6,7 @@ use firmware::mac::Mac;
 use hal::ixgbe::vfreg::*;
 use hal::ixgbe::{XcastMode, mbx};
 use proptest::prelude::*;
-use sim_tests::drivers::pf::{PfDriver, VfInfo};
+use sim_tests::drivers::pf::{PfDriver, VfInfo, VfStats};
 use sim_tests::drivers::vf::VfDriver;
 use sim_tests::sim::Sim;
 use sim_tests::transport::Transport;
@@ -93,9 +93,16 @@ fn apply(sim: &mut Sim, vf: &mut VfDriver, op: &Op) {
     };
 }
 
-fn snapshot(sim: &mut Sim, pf: &mut PfDriver) -> Vec<VfInfo> {
+/// What the PF sees of every VF: configuration, mailbox and traffic
+/// counters.
+fn snapshot(sim: &mut Sim, pf: &mut PfDriver) -> Vec<(VfInfo, VfStats)> {
     (0..VFS)
-        .map(|n| pf.vf_info(sim, n).expect("admin query"))
+        .map(|n| {
+            (
+                pf.vf_info(sim, n).expect("admin query"),
+                pf.vf_stats(sim, n).expect("admin query"),
+            )
+        })
         .collect()
 }
 
@@ -124,7 +131,7 @@ proptest! {
             }
             // The actor's administered settings are not its to change.
             prop_assert_eq!(sim.device.audit(), Ok(()), "after VF {} did {:?}", who, op);
-            let (b, a) = (&before[usize::from(*who)], &after[usize::from(*who)]);
+            let (b, a) = (&before[usize::from(*who)].0, &after[usize::from(*who)].0);
             prop_assert_eq!((b.mac_administered, b.trust, b.spoof_check, b.vlan, b.link_state),
                             (a.mac_administered, a.trust, a.spoof_check, a.vlan, a.link_state));
         }
