@@ -1,6 +1,7 @@
-//! Property: whatever one VF does through its BAR and its rings (valid driver calls,
-//! malformed messages, protocol violations, resets), no other VF's
-//! configuration, counters or lifecycle change, and nothing panics.
+//! Property: whatever one VF does through its BAR and its rings (valid
+//! driver calls, malformed messages, protocol violations, resets, hostile
+//! descriptors), no other VF's configuration, counters or lifecycle change,
+//! no memory outside its window changes, and nothing panics.
 
 use firmware::mac::Mac;
 use hal::ixgbe::vfreg::*;
