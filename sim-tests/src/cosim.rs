@@ -44,6 +44,18 @@ pub struct CoSimOptions {
     pub extra_args: Vec<String>,
 }
 
+impl CoSimOptions {
+    /// For tests and tools: no log echo, a 120 s limit, nothing extra.
+    pub fn quiet(wire: Wire) -> Self {
+        CoSimOptions {
+            wire,
+            echo_log: false,
+            timeout: Duration::from_secs(120),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
 /// A running co-simulation.
 pub struct CoSim {
     pub model: Model,

@@ -1005,17 +1005,7 @@ pub fn run_in_qemu(
             scenario.backends.join(", ")
         );
     }
-    let mut dev = CoSim::start(
-        board,
-        elf,
-        workspace_root,
-        CoSimOptions {
-            wire: Wire::Udp,
-            echo_log: false,
-            timeout: std::time::Duration::from_secs(120),
-            extra_args: Vec::new(),
-        },
-    )?;
+    let mut dev = CoSim::start(board, elf, workspace_root, CoSimOptions::quiet(Wire::Udp))?;
     let result = (|| -> Result<Vec<StepReport>> {
         let mut runner = Runner::new(&mut dev)?;
         let reports = runner.run(&scenario, report);

@@ -154,12 +154,7 @@ fn start(built: &BuiltImage, wire: Wire) -> Result<CoSim> {
         &built.board.config,
         &built.elf,
         &workspace_root(),
-        CoSimOptions {
-            wire,
-            echo_log: false,
-            timeout: Duration::from_secs(120),
-            extra_args: Vec::new(),
-        },
+        CoSimOptions::quiet(wire),
     )
 }
 

@@ -491,12 +491,7 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
                 c,
                 &built.elf,
                 &workspace_root(),
-                CoSimOptions {
-                    wire: Wire::None,
-                    echo_log: false,
-                    timeout: Duration::from_secs(60),
-                    extra_args: Vec::new(),
-                },
+                CoSimOptions::quiet(Wire::None),
             )?;
             let mut pf = sim_tests::drivers::pf::PfDriver::probe(&mut dev)
                 .map_err(|e| anyhow::anyhow!("probe: {e}"))?;
@@ -512,12 +507,7 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
                 c,
                 &built.elf,
                 &workspace_root(),
-                CoSimOptions {
-                    wire: Wire::Udp,
-                    echo_log: false,
-                    timeout: Duration::from_secs(60),
-                    extra_args: Vec::new(),
-                },
+                CoSimOptions::quiet(Wire::Udp),
             )?;
             let mut pf = sim_tests::drivers::pf::PfDriver::probe(&mut dev)
                 .map_err(|e| anyhow::anyhow!("probe: {e}"))?;
