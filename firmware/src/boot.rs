@@ -26,6 +26,9 @@ pub enum Mode {
     FaultStackOverflow,
     /// Panic on purpose (tests the panic report).
     Panic,
+    /// Count the instructions of the data-path decisions with the PMU and
+    /// exit (`cargo xtask bench --qemu`; needs `-icount`).
+    Bench,
 }
 
 /// Why a command line was refused.
@@ -45,7 +48,7 @@ impl fmt::Display for CmdlineError<'_> {
             Self::UnknownKey(k) => write!(f, "unknown key {k:?} (known: mode, ticks)"),
             Self::UnknownMode(m) => write!(
                 f,
-                "unknown mode {m:?} (known: selftest, serve, fault-unmapped, fault-stack, panic)"
+                "unknown mode {m:?} (known: selftest, serve, fault-unmapped, fault-stack, panic, bench)"
             ),
             Self::BadTicks(v) => {
                 write!(f, "ticks={v:?} is not a number in 1..={MAX_SELFTEST_TICKS}")
@@ -77,6 +80,7 @@ pub fn parse_command_line(line: &str, default: Mode) -> Result<Mode, CmdlineErro
                     "fault-unmapped" => Mode::FaultUnmapped,
                     "fault-stack" => Mode::FaultStackOverflow,
                     "panic" => Mode::Panic,
+                    "bench" => Mode::Bench,
                     other => return Err(CmdlineError::UnknownMode(other)),
                 })
             }
@@ -152,6 +156,10 @@ mod tests {
         assert_eq!(
             parse_command_line("mode=fault-stack", SERVE),
             Ok(Mode::FaultStackOverflow)
+        );
+        assert_eq!(
+            parse_command_line("mode=bench", Mode::SelfTest { ticks: 0 }),
+            Ok(Mode::Bench)
         );
     }
 

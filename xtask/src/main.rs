@@ -2,6 +2,7 @@
 //! firmware. It owns the target, the board selection and QEMU, so plain
 //! `cargo build`/`cargo test` stay host builds.
 
+mod bench;
 mod demo;
 mod fuzz;
 mod image;
@@ -82,10 +83,46 @@ enum Cmd {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Instruction counts of the data path's decisions: boots the image's
+    /// bench mode under `-icount`, prints `PATH: N instructions/frame`,
+    /// writes target/bench/instructions.json, checks docs/bench-budget.toml.
+    Bench {
+        /// Under QEMU (the only kind so far; host Criterion benches are
+        /// not written yet).
+        #[arg(long)]
+        qemu: bool,
+        #[command(flatten)]
+        image: image::ImageArgs,
+    },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
     /// List the boards in board-configs/.
     Boards,
+}
+
+fn bench(qemu: bool, mut args: image::ImageArgs) -> Result<ExitCode> {
+    if !qemu {
+        anyhow::bail!(
+            "only `cargo xtask bench --qemu` exists so far (host Criterion benches are not written yet; see docs/performance.md)"
+        );
+    }
+    // Counts are only meaningful for the optimised build.
+    args.release = true;
+    let built = image::build(&args)?;
+    setup::ensure_qemu()?;
+    let report = bench::summarise(bench::measure(&built)?);
+    bench::print(&report);
+    println!("JSON: {}", bench::write_json(&report)?.display());
+    let problems = bench::check_budget(&report, &bench::read_budget()?)?;
+    if problems.is_empty() {
+        println!("every path within {}", bench::BUDGET_FILE);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            println!("OVER BUDGET {p}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -122,6 +159,7 @@ fn main() -> ExitCode {
             image,
         } => sim(&scenario, qemu.then_some(image)),
         Cmd::Fuzz { seconds, target } => fuzz_all(seconds, target.as_deref()),
+        Cmd::Bench { qemu, image } => bench(qemu, image),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {
             for name in board_config::board_names() {

@@ -4,7 +4,7 @@
 
 use crate::image::{self, ImageArgs};
 use crate::{setup, workspace_root};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use sim_tests::qemu::{Ending, Outcome, QemuRun};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -47,6 +47,23 @@ impl Summary {
         let result = f();
         self.record(name, started, result);
     }
+}
+
+/// The bench mode's counts, held to the checked-in budget.
+fn bench_budgets(built: &image::BuiltImage) -> Result<String> {
+    let report = crate::bench::summarise(crate::bench::measure(built)?);
+    let problems = crate::bench::check_budget(&report, &crate::bench::read_budget()?)?;
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    let unicast = report
+        .paths
+        .get("wire-unicast-decision")
+        .map_or(0, |f| f.worst);
+    Ok(format!(
+        "{} paths within budget; wire-unicast-decision {unicast} instructions/frame",
+        report.paths.len()
+    ))
 }
 
 fn cargo() -> Command {
@@ -103,6 +120,10 @@ pub fn run_all() -> Result<ExitCode> {
     match (&built, qemu_ready) {
         (Some(built), Ok(())) => {
             qemu_checks(&mut s, built);
+            s.check(
+                "bench: instruction budgets (docs/bench-budget.toml)",
+                || bench_budgets(built),
+            );
             cosim_checks(&mut s, built);
         }
         (_, Err(e)) => s.record("QEMU available", Instant::now(), Err(e)),

@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+mod bench;
 mod serve;
 
 use firmware::boot::{self, Mode};
@@ -63,6 +64,7 @@ fn main() -> ! {
             arch::exit(ExitCode::Failure)
         }
         Mode::Panic => panic!("panic requested on the command line"),
+        Mode::Bench => arch::exit(bench::run()),
     }
 }
 

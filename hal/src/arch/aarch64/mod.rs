@@ -8,6 +8,7 @@ pub mod console;
 pub mod exception;
 pub mod gic;
 pub mod mmu;
+pub mod pmu;
 pub mod semihosting;
 mod start;
 pub mod timer;

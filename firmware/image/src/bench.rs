@@ -1,0 +1,327 @@
+//! The benchmark mode: retired instructions per frame for the data path's
+//! decisions, counted by the PMU under `-icount` (deterministic).
+//!
+//! Each measurement runs a burst of 64-byte frames through one path with
+//! interrupts masked and reports the burst's count minus an empty loop over
+//! the same frames. `cargo xtask bench --qemu` parses the `bench ...` lines,
+//! prints the table and checks it against `docs/bench-budget.toml`.
+//!
+//! What a "decision" covers: parse, classify, the per-destination port-VLAN
+//! filter and (VF Tx) the anti-spoof check; not the descriptor or DMA work.
+//! The lines' `path=` names are the budget file's keys.
+
+use core::cell::UnsafeCell;
+use core::hint::black_box;
+use firmware::classifier::{Classifier, EXACT_ENTRIES};
+use firmware::frame::{self, TPID_8021Q, Tag};
+use firmware::mac::Mac;
+use hal::arch::pmu::{InstructionCounter, without_interrupts};
+use hal::chip::MAX_FUNCTIONS;
+use hal::exit::ExitCode;
+
+/// Frames per burst.
+const BURST: usize = 64;
+/// Filter-table sizes (unicast is capped at the board's MAC filters).
+const TABLE_SIZES: [usize; 5] = [16, 64, 256, 1024, 4096];
+/// Enabled VFs the tables are spread over.
+const VF_COUNTS: [usize; 3] = [8, 64, 256];
+/// Destinations of the replication measurements.
+const FAN_OUT: [usize; 4] = [1, 8, 64, 256];
+
+struct Rig {
+    classifier: Classifier,
+    /// Port VLAN per function (0: none), the per-destination filter.
+    port_vlan: [u16; MAX_FUNCTIONS],
+    /// Each function's MAC, for anti-spoof.
+    mac_of: [Mac; MAX_FUNCTIONS],
+    unicast: [[u8; 64]; BURST],
+    multicast: [[u8; 64]; BURST],
+    tagged: [[u8; 64]; BURST],
+    out: [u8; 128],
+    /// Unicast frames not addressed to VF 1 itself (what VF Tx delivers).
+    vf_tx_expected: u32,
+}
+
+struct RigCell(UnsafeCell<Rig>);
+// SAFETY: the bench runs on the one core, once.
+unsafe impl Sync for RigCell {}
+static RIG: RigCell = RigCell(UnsafeCell::new(Rig {
+    classifier: Classifier::new(),
+    port_vlan: [0; MAX_FUNCTIONS],
+    mac_of: [Mac::ZERO; MAX_FUNCTIONS],
+    unicast: [[0; 64]; BURST],
+    multicast: [[0; 64]; BURST],
+    tagged: [[0; 64]; BURST],
+    out: [0; 128],
+    vf_tx_expected: 0,
+}));
+
+fn unicast_mac(i: usize) -> Mac {
+    let b = (i as u32).to_be_bytes();
+    Mac([0x02, 0x5e, b[0], b[1], b[2], b[3]])
+}
+
+fn multicast_mac(i: usize) -> Mac {
+    let b = (i as u32).to_be_bytes();
+    Mac([0x01, 0x00, 0x5e, b[1] & 0x7f, b[2], b[3]])
+}
+
+fn write_frame(buf: &mut [u8; 64], dst: Mac, src: Mac, i: usize) {
+    buf.fill(0);
+    buf[..6].copy_from_slice(&dst.0);
+    buf[6..12].copy_from_slice(&src.0);
+    buf[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    // A minimal IPv4/UDP header so the parser walks L3 and L4.
+    buf[14] = 0x45;
+    buf[16..18].copy_from_slice(&50u16.to_be_bytes());
+    buf[23] = 17;
+    buf[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    buf[30..34].copy_from_slice(&[10, 0, (i >> 8) as u8, i as u8]);
+    buf[34..36].copy_from_slice(&(1024 + i as u16).to_be_bytes());
+    buf[36..38].copy_from_slice(&4789u16.to_be_bytes());
+}
+
+impl Rig {
+    /// Installs `entries` unicast (up to the board's filters) and multicast
+    /// entries over `vfs` VFs, and a burst of frames hitting them.
+    fn build(&mut self, entries: usize, vfs: usize) {
+        let c = &mut self.classifier;
+        c.clear();
+        c.default_pool = Some(0);
+        self.port_vlan = [0; MAX_FUNCTIONS];
+        let unicast = entries.min(EXACT_ENTRIES);
+        for i in 0..unicast {
+            let f = 1 + i % vfs;
+            c.add_unicast(unicast_mac(i), f);
+            if i < vfs {
+                self.mac_of[f] = unicast_mac(i);
+            }
+        }
+        for i in 0..entries {
+            let h = hal::ixgbe::multicast_hash(multicast_mac(i).0, c.mc_filter_type);
+            c.add_multicast_hash(h, 1 + i % vfs);
+        }
+        // From VF 1's own address, so the anti-spoof check passes.
+        let src = unicast_mac(0);
+        self.vf_tx_expected = 0;
+        for k in 0..BURST {
+            // Spread the burst over the whole table.
+            let i = k * unicast / BURST;
+            if 1 + i % vfs != 1 {
+                self.vf_tx_expected += 1;
+            }
+            write_frame(&mut self.unicast[k], unicast_mac(i), src, k);
+            let j = k * entries / BURST;
+            write_frame(&mut self.multicast[k], multicast_mac(j), src, k);
+        }
+    }
+
+    /// Broadcast reaches the first `n` VFs.
+    fn set_broadcast(&mut self, n: usize) {
+        self.classifier.broadcast = firmware::classifier::PoolSet::EMPTY;
+        for f in 1..=n {
+            self.classifier.broadcast.insert(f);
+        }
+    }
+}
+
+/// Destinations that pass the port-VLAN filter for a frame with `vid`.
+#[inline(always)]
+fn deliverable(rig: &Rig, set: &firmware::classifier::PoolSet, vid: u16) -> u32 {
+    let mut n = 0;
+    for f in set.iter() {
+        let pv = rig.port_vlan[f];
+        if pv == 0 || pv == vid {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Wire → function: parse, classify, filter.
+fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
+    match frame::parse(f) {
+        Ok(p) => {
+            let set = rig.classifier.candidates(&p.dst, true);
+            deliverable(rig, &set, p.vid())
+        }
+        Err(_) => 0,
+    }
+}
+
+/// The parser alone (what the decisions share).
+fn parse_only(_: &Rig, f: &[u8]) -> u32 {
+    frame::parse(f).map_or(0, |p| u32::from(p.vid()) + 1)
+}
+
+/// The classifier alone: the destination MAC read straight from the frame.
+fn classify_only(rig: &Rig, f: &[u8]) -> u32 {
+    let mut dst = [0u8; 6];
+    dst.copy_from_slice(&f[..6]);
+    rig.classifier.candidates(&Mac(dst), true).len() as u32
+}
+
+/// VF 1 → VEB: parse, anti-spoof, classify, not back to the sender.
+fn from_vf(rig: &Rig, f: &[u8]) -> u32 {
+    let from = 1;
+    match frame::parse(f) {
+        Ok(p) if p.src == rig.mac_of[from] => {
+            let mut set = rig.classifier.candidates(&p.dst, false);
+            set.remove(from);
+            let to_wire = p.dst.is_multicast() || rig.classifier.owners(&p.dst).is_empty();
+            deliverable(rig, &set, p.vid()) + u32::from(to_wire)
+        }
+        _ => 0,
+    }
+}
+
+/// Instructions for one pass of `work` over `frames`, minus the same loop
+/// doing nothing, divided by the burst.
+fn per_frame(
+    pmu: &InstructionCounter,
+    rig: &Rig,
+    frames: &[[u8; 64]; BURST],
+    work: fn(&Rig, &[u8]) -> u32,
+) -> (u64, u32) {
+    fn nothing(_: &Rig, f: &[u8]) -> u32 {
+        u32::from(f[0])
+    }
+    let run = |w: fn(&Rig, &[u8]) -> u32| {
+        without_interrupts(|| {
+            let mut acc = 0u32;
+            let before = pmu.read();
+            for f in frames.iter() {
+                acc = acc.wrapping_add(black_box(w)(rig, black_box(&f[..])));
+            }
+            (pmu.read() - before, black_box(acc))
+        })
+    };
+    let (empty, _) = run(nothing);
+    let (total, acc) = run(work);
+    (total.saturating_sub(empty) / BURST as u64, acc)
+}
+
+fn report(path: &str, entries: usize, vfs: usize, dests: usize, n: u64) {
+    defmt::info!(
+        "bench path={=str} entries={} vfs={} destinations={} instructions_per_frame={}",
+        path,
+        entries,
+        vfs,
+        dests,
+        n
+    );
+}
+
+pub fn run() -> ExitCode {
+    let pmu = match InstructionCounter::start() {
+        Ok(p) => p,
+        Err(e) => {
+            defmt::error!(
+                "bench: the PMU cannot count instructions ({}); run under QEMU with -icount shift=0",
+                e
+            );
+            return ExitCode::Failure;
+        }
+    };
+    // SAFETY: the only reference to the rig, for the rest of the run.
+    let rig = unsafe { &mut *RIG.0.get() };
+    defmt::info!(
+        "bench: {} frames per burst, unicast table capped at {} entries (board MAC filters)",
+        BURST,
+        EXACT_ENTRIES
+    );
+    for &vfs in VF_COUNTS.iter() {
+        for &entries in TABLE_SIZES.iter() {
+            rig.build(entries, vfs);
+            let (n, hits) = per_frame(&pmu, rig, &rig.unicast, from_wire);
+            if hits != BURST as u32 {
+                defmt::error!("bench: {} of {} unicast frames classified", hits, BURST);
+                return ExitCode::Failure;
+            }
+            report("wire-unicast-decision", entries, vfs, 1, n);
+            let (n, _) = per_frame(&pmu, rig, &rig.unicast, parse_only);
+            report("parse", entries, vfs, 1, n);
+            let (n, _) = per_frame(&pmu, rig, &rig.unicast, classify_only);
+            report("classify-unicast", entries, vfs, 1, n);
+            let (n, _) = per_frame(&pmu, rig, &rig.multicast, from_wire);
+            report("wire-multicast-decision", entries, vfs, 1, n);
+            let (n, hits) = per_frame(&pmu, rig, &rig.unicast, from_vf);
+            // Every frame reaches its one owner, but those to VF 1's own
+            // address (not sent back to the sender).
+            if hits != rig.vf_tx_expected {
+                defmt::error!(
+                    "bench: VF Tx delivered {} frames, expected {}",
+                    hits,
+                    rig.vf_tx_expected
+                );
+                return ExitCode::Failure;
+            }
+            report("vf-tx-decision", entries, vfs, 1, n);
+        }
+    }
+
+    // Replication: broadcast to n VFs, with port VLANs on every other one
+    // so the filter does real work.
+    rig.build(16, 256);
+    let bcast = {
+        let mut b = [[0u8; 64]; BURST];
+        for (k, f) in b.iter_mut().enumerate() {
+            write_frame(f, Mac::BROADCAST, Mac([0x02, 0xbb, 0, 0, 0, 1]), k);
+        }
+        b
+    };
+    rig.tagged = bcast;
+    for &n in FAN_OUT.iter() {
+        rig.set_broadcast(n);
+        for f in (2..=n).step_by(2) {
+            rig.port_vlan[f] = 100;
+        }
+        let (cost, hits) = per_frame(&pmu, rig, &rig.tagged, from_wire);
+        let expected = (n - n / 2) as u32 * BURST as u32;
+        if hits != expected {
+            defmt::error!("bench: broadcast reached {}, expected {}", hits, expected);
+            return ExitCode::Failure;
+        }
+        report("wire-broadcast-decision", 16, 256, n, cost);
+    }
+
+    // Port VLAN on the way in and out: tag insert and strip (a 64-byte
+    // copy each), against the plain copy.
+    let tag = Tag {
+        tpid: TPID_8021Q,
+        tci: 100,
+    };
+    for (k, t) in rig.tagged.iter_mut().enumerate() {
+        let mut wide = [0u8; 68];
+        let _ = frame::insert_tag(&rig.unicast[k][..], tag, &mut wide);
+        t.copy_from_slice(&wide[..64]);
+    }
+    let copy = |rig: &mut Rig, which: u8| {
+        let frames = if which == 2 { rig.tagged } else { rig.unicast };
+        let out = &mut rig.out;
+        without_interrupts(|| {
+            let before = pmu.read();
+            for f in frames.iter() {
+                let f = black_box(&f[..]);
+                let o = black_box(&mut out[..]);
+                match which {
+                    0 => {
+                        o[..64].copy_from_slice(f);
+                    }
+                    1 => {
+                        black_box(frame::insert_tag(f, tag, o));
+                    }
+                    _ => {
+                        black_box(frame::strip_outer_tag(f, o));
+                    }
+                }
+            }
+            (pmu.read() - before) / BURST as u64
+        })
+    };
+    report("copy-64", 0, 0, 1, copy(rig, 0));
+    report("port-vlan-insert", 0, 0, 1, copy(rig, 1));
+    report("port-vlan-strip", 0, 0, 1, copy(rig, 2));
+    defmt::info!("bench done");
+    ExitCode::Success
+}

@@ -1,0 +1,301 @@
+//! `cargo xtask bench --qemu`: the image's benchmark mode under `-icount`,
+//! its instruction counts as a table and JSON, held to the checked-in
+//! budget (docs/bench-budget.toml).
+
+use crate::image::BuiltImage;
+use crate::workspace_root;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sim_tests::qemu::{Ending, QemuRun};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The budget file, relative to the workspace.
+pub const BUDGET_FILE: &str = "docs/bench-budget.toml";
+
+/// The budget key for broadcast's cost per extra destination pool.
+pub const PER_EXTRA_DESTINATION: &str = "broadcast-per-extra-destination";
+
+/// One `bench ...` line of the image.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Row {
+    pub path: String,
+    pub entries: u64,
+    pub vfs: u64,
+    pub destinations: u64,
+    pub instructions_per_frame: u64,
+}
+
+/// The per-path figures derived from the rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathFigure {
+    /// Worst case over table sizes and VF counts (what the budget holds).
+    pub worst: u64,
+    pub best: u64,
+    /// (worst - best) / best, in percent: the flatness goal's figure.
+    pub spread_percent: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub paths: BTreeMap<String, PathFigure>,
+    /// Broadcast: extra instructions per additional destination.
+    pub per_extra_destination: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetFile {
+    /// Path name → most instructions per frame allowed.
+    budget: BTreeMap<String, u64>,
+}
+
+fn field(words: &BTreeMap<&str, &str>, key: &str, line: &str) -> Result<u64> {
+    words
+        .get(key)
+        .with_context(|| format!("bench line without {key}=: {line}"))?
+        .parse()
+        .with_context(|| format!("bench line with a bad {key}=: {line}"))
+}
+
+/// Parses one decoded log message; `None` if it is not a bench line.
+pub fn parse_line(message: &str) -> Result<Option<Row>> {
+    let Some(rest) = message.strip_prefix("bench path=") else {
+        return Ok(None);
+    };
+    let line = format!("path={rest}");
+    let words: BTreeMap<&str, &str> = line
+        .split_ascii_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .collect();
+    Ok(Some(Row {
+        path: words["path"].to_owned(),
+        entries: field(&words, "entries", &line)?,
+        vfs: field(&words, "vfs", &line)?,
+        destinations: field(&words, "destinations", &line)?,
+        instructions_per_frame: field(&words, "instructions_per_frame", &line)?,
+    }))
+}
+
+pub fn summarise(rows: Vec<Row>) -> Report {
+    let mut paths = BTreeMap::new();
+    for r in &rows {
+        // Replication is reported per destination, not as one path figure
+        // that grows with the fan-out.
+        if r.destinations > 1 {
+            continue;
+        }
+        let e = paths.entry(r.path.clone()).or_insert(PathFigure {
+            worst: 0,
+            best: u64::MAX,
+            spread_percent: 0.0,
+        });
+        e.worst = e.worst.max(r.instructions_per_frame);
+        e.best = e.best.min(r.instructions_per_frame);
+    }
+    for e in paths.values_mut() {
+        e.spread_percent = (e.worst - e.best) as f64 * 100.0 / e.best.max(1) as f64;
+    }
+    let fan: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.path == "wire-broadcast-decision")
+        .collect();
+    let per_extra_destination = match (
+        fan.iter().min_by_key(|r| r.destinations),
+        fan.iter().max_by_key(|r| r.destinations),
+    ) {
+        (Some(a), Some(b)) if b.destinations > a.destinations => Some(
+            (b.instructions_per_frame as f64 - a.instructions_per_frame as f64)
+                / (b.destinations - a.destinations) as f64,
+        ),
+        _ => None,
+    };
+    Report {
+        rows,
+        paths,
+        per_extra_destination,
+    }
+}
+
+/// Paths over budget, and paths the budget does not name.
+pub fn check_budget(report: &Report, budget_toml: &str) -> Result<Vec<String>> {
+    let file: BudgetFile = toml::from_str(budget_toml).context("reading the budget file")?;
+    let mut problems = Vec::new();
+    for (path, fig) in &report.paths {
+        match file.budget.get(path) {
+            Some(&max) if fig.worst > max => problems.push(format!(
+                "{path}: {} instructions/frame, budget {max} (over by {})",
+                fig.worst,
+                fig.worst - max
+            )),
+            Some(_) => {}
+            None => problems.push(format!("{path}: measured but has no budget")),
+        }
+    }
+    if let Some(x) = report.per_extra_destination {
+        match file.budget.get(PER_EXTRA_DESTINATION) {
+            Some(&max) if x > max as f64 => problems.push(format!(
+                "{PER_EXTRA_DESTINATION}: {x:.1} instructions, budget {max}"
+            )),
+            Some(_) => {}
+            None => problems.push(format!(
+                "{PER_EXTRA_DESTINATION}: measured but has no budget"
+            )),
+        }
+    }
+    for path in file.budget.keys() {
+        let measured = if path == PER_EXTRA_DESTINATION {
+            report.per_extra_destination.is_some()
+        } else {
+            report.paths.contains_key(path)
+        };
+        if !measured {
+            problems.push(format!("{path}: has a budget but was not measured"));
+        }
+    }
+    Ok(problems)
+}
+
+/// Boots the bench mode under `-icount shift=0 -smp 1` and collects its rows.
+pub fn measure(built: &BuiltImage) -> Result<Vec<Row>> {
+    let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
+    run.append = Some("mode=bench".into());
+    run.timeout = Some(Duration::from_secs(300));
+    run.extra_args = ["-icount", "shift=0", "-smp", "1"]
+        .map(String::from)
+        .to_vec();
+    let outcome = run.run(&workspace_root(), |_| {})?;
+    if outcome.ending != Ending::Exited(0) {
+        bail!(
+            "the bench mode ended {:?}:\n{}{}",
+            outcome.ending,
+            outcome.log_text(),
+            outcome.stderr
+        );
+    }
+    let mut rows = Vec::new();
+    for l in &outcome.lines {
+        if let Some(r) = parse_line(&l.message)? {
+            rows.push(r);
+        }
+    }
+    if rows.is_empty() {
+        bail!("the bench mode printed no figures:\n{}", outcome.log_text());
+    }
+    Ok(rows)
+}
+
+pub fn print(report: &Report) {
+    println!(
+        "{:<26} {:>8} {:>8} {:>8}",
+        "path", "entries", "VFs", "instr/frame"
+    );
+    for r in &report.rows {
+        let what = if r.destinations > 1 {
+            format!("{} x{}", r.path, r.destinations)
+        } else {
+            r.path.clone()
+        };
+        println!(
+            "{what:<26} {:>8} {:>8} {:>8}",
+            r.entries, r.vfs, r.instructions_per_frame
+        );
+    }
+    println!();
+    for (path, f) in &report.paths {
+        println!(
+            "{path}: {} instructions/frame (worst; best {}, spread {:.1}%)",
+            f.worst, f.best, f.spread_percent
+        );
+    }
+    if let Some(x) = report.per_extra_destination {
+        println!("wire-broadcast-decision: {x:.1} instructions per extra destination");
+    }
+}
+
+/// Writes the report as JSON under target/bench/; returns the path.
+pub fn write_json(report: &Report) -> Result<PathBuf> {
+    let dir = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("instructions.json");
+    std::fs::write(&path, serde_json::to_string_pretty(report)?)?;
+    Ok(path)
+}
+
+pub fn read_budget() -> Result<String> {
+    let path = workspace_root().join(BUDGET_FILE);
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(path: &str, entries: u64, dests: u64, n: u64) -> Row {
+        Row {
+            path: path.into(),
+            entries,
+            vfs: 8,
+            destinations: dests,
+            instructions_per_frame: n,
+        }
+    }
+
+    #[test]
+    fn parses_a_bench_line_and_ignores_others() {
+        let r = parse_line(
+            "bench path=vf-tx-decision entries=16 vfs=8 destinations=1 instructions_per_frame=57",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(r, row("vf-tx-decision", 16, 1, 57));
+        assert_eq!(parse_line("bench done").unwrap(), None);
+        assert!(parse_line("bench path=x entries=16").is_err());
+    }
+
+    #[test]
+    fn worst_case_spread_and_per_destination_cost() {
+        let rep = summarise(vec![
+            row("a", 16, 1, 50),
+            row("a", 4096, 1, 55),
+            row("wire-broadcast-decision", 16, 1, 40),
+            row("wire-broadcast-decision", 16, 9, 120),
+        ]);
+        assert_eq!(rep.paths["a"].worst, 55);
+        assert!((rep.paths["a"].spread_percent - 10.0).abs() < 1e-9);
+        assert_eq!(rep.paths["wire-broadcast-decision"].worst, 40);
+        assert_eq!(rep.per_extra_destination, Some(10.0));
+    }
+
+    #[test]
+    fn budget_reports_overruns_and_unbudgeted_paths() {
+        let rep = summarise(vec![row("a", 16, 1, 81), row("b", 16, 1, 10)]);
+        let p = check_budget(&rep, "[budget]\na = 80\nc = 5\n").unwrap();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("over by 1"));
+        assert!(p.iter().any(|s| s.starts_with("b:")));
+        assert!(p.iter().any(|s| s.starts_with("c:")));
+        assert!(
+            check_budget(&rep, "[budget]\na = 81\nb = 10\n")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn replication_cost_is_held_to_its_own_budget() {
+        let rep = summarise(vec![
+            row("wire-broadcast-decision", 16, 1, 40),
+            row("wire-broadcast-decision", 16, 9, 200),
+        ]);
+        let over = check_budget(
+            &rep,
+            "[budget]\nwire-broadcast-decision = 40\nbroadcast-per-extra-destination = 19\n",
+        )
+        .unwrap();
+        assert_eq!(over.len(), 1, "{over:?}");
+        assert!(over[0].contains("20.0 instructions, budget 19"));
+    }
+}
