@@ -588,7 +588,8 @@ impl<const N: usize> Device<N> {
             return Err(DropReason::Mtu);
         }
         let queues = self.queues_of(f) as u32;
-        let (hash, rss_type) = rss::hash(&self.rss_key, &p.l3).unwrap_or((0, 0));
+        let l3 = p.l3(&self.scratch.a[..len]);
+        let (hash, rss_type) = rss::hash(&self.rss_key, &l3).unwrap_or((0, 0));
         let q = if rss_type == 0 {
             0
         } else {
@@ -600,7 +601,7 @@ impl<const N: usize> Device<N> {
             report_vlan = outer.map(|t| t.tci);
         }
         let meta = RxMeta {
-            pkt_info: rss_type | rss::packet_type(&p.l3),
+            pkt_info: rss_type | rss::packet_type(&l3),
             rss_hash: hash,
             vlan: report_vlan,
             looped_back,
