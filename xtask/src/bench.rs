@@ -43,6 +43,9 @@ pub struct Report {
     pub paths: BTreeMap<String, PathFigure>,
     /// Broadcast: extra instructions per additional destination.
     pub per_extra_destination: Option<f64>,
+    /// The main stack's deepest use in the bench run, and its size.
+    pub stack_high_water: Option<u64>,
+    pub stack_size: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -79,7 +82,7 @@ pub fn parse_line(message: &str) -> Result<Option<Row>> {
     }))
 }
 
-pub fn summarise(rows: Vec<Row>) -> Report {
+pub fn summarise(rows: Vec<Row>, stack: Option<(u64, u64)>) -> Report {
     let mut paths = BTreeMap::new();
     for r in &rows {
         // Replication is reported per destination, not as one path figure
@@ -116,6 +119,8 @@ pub fn summarise(rows: Vec<Row>) -> Report {
         rows,
         paths,
         per_extra_destination,
+        stack_high_water: stack.map(|s| s.0),
+        stack_size: stack.map(|s| s.1),
     }
 }
 
@@ -158,8 +163,23 @@ pub fn check_budget(report: &Report, budget_toml: &str) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+/// Parses "stack high-water mark: USED of SIZE bytes".
+pub fn parse_stack_line(message: &str) -> Option<(u64, u64)> {
+    let rest = message.strip_prefix("stack high-water mark: ")?;
+    let (used, rest) = rest.split_once(" of ")?;
+    let size = rest.strip_suffix(" bytes")?;
+    Some((used.parse().ok()?, size.parse().ok()?))
+}
+
+/// What a bench run printed: the rows, and the stack's high-water mark.
+pub struct Measured {
+    pub rows: Vec<Row>,
+    /// (bytes used at the deepest, stack size).
+    pub stack: (u64, u64),
+}
+
 /// Boots the bench mode under `-icount shift=0 -smp 1` and collects its rows.
-pub fn measure(built: &BuiltImage) -> Result<Vec<Row>> {
+pub fn measure(built: &BuiltImage) -> Result<Measured> {
     let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
     run.append = Some("mode=bench".into());
     run.timeout = Some(Duration::from_secs(300));
@@ -176,15 +196,29 @@ pub fn measure(built: &BuiltImage) -> Result<Vec<Row>> {
         );
     }
     let mut rows = Vec::new();
+    let mut stack = None;
     for l in &outcome.lines {
         if let Some(r) = parse_line(&l.message)? {
             rows.push(r);
         }
+        stack = stack.or(parse_stack_line(&l.message));
     }
     if rows.is_empty() {
         bail!("the bench mode printed no figures:\n{}", outcome.log_text());
     }
-    Ok(rows)
+    let Some(stack) = stack else {
+        bail!("the bench mode did not report its stack high-water mark");
+    };
+    // All of it "used" means the paint never happened (or a real overflow,
+    // which the guard page would have reported first).
+    if stack.0 == 0 || stack.0 >= stack.1 {
+        bail!(
+            "implausible stack high-water mark: {} of {} bytes",
+            stack.0,
+            stack.1
+        );
+    }
+    Ok(Measured { rows, stack })
 }
 
 pub fn print(report: &Report) {
@@ -212,6 +246,9 @@ pub fn print(report: &Report) {
     }
     if let Some(x) = report.per_extra_destination {
         println!("wire-broadcast-decision: {x:.1} instructions per extra destination");
+    }
+    if let (Some(used), Some(size)) = (report.stack_high_water, report.stack_size) {
+        println!("stack high-water mark: {used} of {size} bytes");
     }
 }
 
@@ -244,6 +281,15 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_stack_line() {
+        assert_eq!(
+            parse_stack_line("stack high-water mark: 1672 of 131072 bytes"),
+            Some((1672, 131072))
+        );
+        assert_eq!(parse_stack_line("stack high-water mark: lots"), None);
+    }
+
+    #[test]
     fn parses_a_bench_line_and_ignores_others() {
         let r = parse_line(
             "bench path=vf-tx-decision entries=16 vfs=8 destinations=1 instructions_per_frame=57",
@@ -257,12 +303,15 @@ mod tests {
 
     #[test]
     fn worst_case_spread_and_per_destination_cost() {
-        let rep = summarise(vec![
-            row("a", 16, 1, 50),
-            row("a", 4096, 1, 55),
-            row("wire-broadcast-decision", 16, 1, 40),
-            row("wire-broadcast-decision", 16, 9, 120),
-        ]);
+        let rep = summarise(
+            vec![
+                row("a", 16, 1, 50),
+                row("a", 4096, 1, 55),
+                row("wire-broadcast-decision", 16, 1, 40),
+                row("wire-broadcast-decision", 16, 9, 120),
+            ],
+            None,
+        );
         assert_eq!(rep.paths["a"].worst, 55);
         assert!((rep.paths["a"].spread_percent - 10.0).abs() < 1e-9);
         assert_eq!(rep.paths["wire-broadcast-decision"].worst, 40);
@@ -271,7 +320,7 @@ mod tests {
 
     #[test]
     fn budget_reports_overruns_and_unbudgeted_paths() {
-        let rep = summarise(vec![row("a", 16, 1, 81), row("b", 16, 1, 10)]);
+        let rep = summarise(vec![row("a", 16, 1, 81), row("b", 16, 1, 10)], None);
         let p = check_budget(&rep, "[budget]\na = 80\nc = 5\n").unwrap();
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(p[0].contains("over by 1"));
@@ -286,10 +335,13 @@ mod tests {
 
     #[test]
     fn replication_cost_is_held_to_its_own_budget() {
-        let rep = summarise(vec![
-            row("wire-broadcast-decision", 16, 1, 40),
-            row("wire-broadcast-decision", 16, 9, 200),
-        ]);
+        let rep = summarise(
+            vec![
+                row("wire-broadcast-decision", 16, 1, 40),
+                row("wire-broadcast-decision", 16, 9, 200),
+            ],
+            None,
+        );
         let over = check_budget(
             &rep,
             "[budget]\nwire-broadcast-decision = 40\nbroadcast-per-extra-destination = 19\n",

@@ -278,7 +278,10 @@ fn traffic(
     let peer = Mac([0x02, 0xee, 0, 0, 0, 0x99]);
     let group = Mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0x42]);
     let mut failures = Vec::new();
-    let settle = |dev: &mut CoSim| dev.delay_us(5_000);
+    // Each step injects up to one frame per VF; give the firmware (under
+    // TCG) time for all of them, not a fixed 5 ms that 64 VFs outgrow.
+    let settle_us = 5_000 + 1_000 * n as u64;
+    let settle = |dev: &mut CoSim| dev.delay_us(settle_us);
     let rx = |dev: &mut CoSim, rings: &mut Vec<Rings>, i: usize| rings[i].receive(dev).len();
     // VF 1 has port VLAN 100: untagged frames are not for it.
     let untagged_takers = n - 1;
@@ -287,7 +290,12 @@ fn traffic(
     for (i, mac) in macs.iter().enumerate() {
         dev.inject(
             &FrameSpec::new(*mac, peer)
-                .udp([192, 0, 2, 1], [192, 0, 2, 10 + i as u8], 4000, 4000)
+                .udp(
+                    [192, 0, 2, 1],
+                    [192, 0, (i >> 8) as u8, i as u8],
+                    4000,
+                    4000,
+                )
                 .build(),
         );
     }

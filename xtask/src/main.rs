@@ -8,6 +8,7 @@ mod fuzz;
 mod image;
 mod linux;
 mod setup;
+mod size;
 mod test;
 
 use anyhow::Result;
@@ -94,10 +95,34 @@ enum Cmd {
         #[command(flatten)]
         image: image::ImageArgs,
     },
+    /// Where the image's memory goes: text, rodata, data, bss, stacks and
+    /// static RAM per board (default: every board), from the release ELF.
+    Size {
+        /// Only this board.
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
     /// List the boards in board-configs/.
     Boards,
+}
+
+fn sizes(board: Option<String>) -> Result<ExitCode> {
+    let boards = match board {
+        Some(b) => vec![b],
+        None => board_config::board_names(),
+    };
+    for name in boards {
+        let built = image::build(&image::ImageArgs {
+            board: name.clone(),
+            release: true,
+            debug: false,
+            log: "info".into(),
+        })?;
+        size::print(&name, &size::of_elf(&built.elf)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench(qemu: bool, mut args: image::ImageArgs) -> Result<ExitCode> {
@@ -110,8 +135,10 @@ fn bench(qemu: bool, mut args: image::ImageArgs) -> Result<ExitCode> {
     args.release = true;
     let built = image::build(&args)?;
     setup::ensure_qemu()?;
-    let report = bench::summarise(bench::measure(&built)?);
+    let m = bench::measure(&built)?;
+    let report = bench::summarise(m.rows, Some(m.stack));
     bench::print(&report);
+    size::print(&built.board.config.board.name, &size::of_elf(&built.elf)?);
     println!("JSON: {}", bench::write_json(&report)?.display());
     let problems = bench::check_budget(&report, &bench::read_budget()?)?;
     if problems.is_empty() {
@@ -160,6 +187,7 @@ fn main() -> ExitCode {
         } => sim(&scenario, qemu.then_some(image)),
         Cmd::Fuzz { seconds, target } => fuzz_all(seconds, target.as_deref()),
         Cmd::Bench { qemu, image } => bench(qemu, image),
+        Cmd::Size { board } => sizes(board),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {
             for name in board_config::board_names() {

@@ -51,7 +51,8 @@ impl Summary {
 
 /// The bench mode's counts, held to the checked-in budget.
 fn bench_budgets(built: &image::BuiltImage) -> Result<String> {
-    let report = crate::bench::summarise(crate::bench::measure(built)?);
+    let m = crate::bench::measure(built)?;
+    let report = crate::bench::summarise(m.rows, Some(m.stack));
     let problems = crate::bench::check_budget(&report, &crate::bench::read_budget()?)?;
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
@@ -60,9 +61,13 @@ fn bench_budgets(built: &image::BuiltImage) -> Result<String> {
         .paths
         .get("wire-unicast-decision")
         .map_or(0, |f| f.worst);
+    let size = crate::size::of_elf(&built.elf)?;
     Ok(format!(
-        "{} paths within budget; wire-unicast-decision {unicast} instructions/frame",
-        report.paths.len()
+        "{} paths within budget; wire-unicast-decision {unicast} instructions/frame; stack high-water {} of {} bytes; static RAM {} KiB",
+        report.paths.len(),
+        m.stack.0,
+        m.stack.1,
+        size.static_ram / 1024
     ))
 }
 

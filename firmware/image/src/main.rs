@@ -46,7 +46,11 @@ fn main() -> ! {
     defmt::info!("mode: {}", mode);
 
     match mode {
-        Mode::SelfTest { ticks } => arch::exit(self_test(ticks)),
+        Mode::SelfTest { ticks } => {
+            let code = self_test(ticks);
+            report_stack();
+            arch::exit(code)
+        }
         Mode::Serve => serve::serve(),
         Mode::FaultUnmapped => {
             // The page after RAM is in no region of any board map.
@@ -64,7 +68,11 @@ fn main() -> ! {
             arch::exit(ExitCode::Failure)
         }
         Mode::Panic => panic!("panic requested on the command line"),
-        Mode::Bench => arch::exit(bench::run()),
+        Mode::Bench => {
+            let code = bench::run();
+            report_stack();
+            arch::exit(code)
+        }
     }
 }
 
@@ -116,6 +124,12 @@ fn report_boot(state: &arch::BootState) {
         board::timer::TICK_HZ,
         board::timer::INTID
     );
+}
+
+/// The main stack's deepest use so far (it is painted at reset).
+pub(crate) fn report_stack() {
+    let (used, size) = arch::stack::high_water();
+    defmt::info!("stack high-water mark: {} of {} bytes", used, size);
 }
 
 fn on_off(on: bool) -> &'static str {

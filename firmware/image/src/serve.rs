@@ -168,6 +168,7 @@ fn run(
                 device.counters.mailbox_messages,
                 device.counters.admin_commands
             );
+            crate::report_stack();
             arch::exit(ExitCode::Success)
         }
         if now >= next_report {

@@ -10,6 +10,7 @@ pub mod gic;
 pub mod mmu;
 pub mod pmu;
 pub mod semihosting;
+pub mod stack;
 mod start;
 pub mod timer;
 pub mod virtio_net;

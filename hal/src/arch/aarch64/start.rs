@@ -5,7 +5,7 @@
 //! cores park. At EL2 the image drops to EL1 (HCR_EL2.RW, timer access).
 //! Before Rust runs: FP/SIMD enabled (the compiler emits NEON anywhere),
 //! SCTLR_EL1 in a known state, exception stack on SP_EL1, main stack on
-//! SP_EL0, vectors installed, .bss zeroed.
+//! SP_EL0, vectors installed, .bss zeroed, the main stack painted.
 
 use core::arch::global_asm;
 
@@ -68,13 +68,26 @@ _start:
     stp     xzr, xzr, [x19], #16
     b       20b
 
-30: bl      __hal_start_rust
+30: // Paint the main stack so its high-water mark can be measured
+    // (`stack::high_water`); nothing runs on it yet.
+    adrp    x19, __stack_bottom
+    add     x19, x19, :lo12:__stack_bottom
+    adrp    x20, __stack_top
+    add     x20, x20, :lo12:__stack_top
+    ldr     x21, ={paint}
+40: cmp     x19, x20
+    b.hs    50f
+    stp     x21, x21, [x19], #16
+    b       40b
+
+50: bl      __hal_start_rust
 90: wfe
     b       90b
 "#,
     entry_el = sym ENTRY_EL,
     // RES1 bits of SCTLR_EL1 (ARMv8.0): 29, 28, 23, 22, 20, 11.
     sctlr = const 0x30d0_0800u64,
+    paint = const super::stack::PAINT,
 );
 
 /// The exception level at entry, written by `_start` before .bss is zeroed,
