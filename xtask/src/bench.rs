@@ -266,6 +266,101 @@ pub fn read_budget() -> Result<String> {
     std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Host benches: (group, bench, baseline in the same group, what it is).
+const HOST: [(&str, &str, Option<&str>, &str); 10] = [
+    (
+        "classifier",
+        "firmware_lookup",
+        Some("baseline_hashmap"),
+        "classifier lookup, 128 entries",
+    ),
+    (
+        "frame",
+        "parse",
+        Some("baseline_copy64"),
+        "parse a 64-byte frame",
+    ),
+    (
+        "path",
+        "uplink_to_vf",
+        Some("baseline_idle_poll"),
+        "uplink -> VF ring, in-process",
+    ),
+    (
+        "path",
+        "vf_to_uplink",
+        Some("baseline_idle_poll"),
+        "VF ring -> uplink, in-process",
+    ),
+    (
+        "path",
+        "vf_to_vf",
+        Some("baseline_idle_poll"),
+        "VF -> VF (VEB), in-process",
+    ),
+    (
+        "control",
+        "mailbox_round_trip",
+        None,
+        "mailbox request and reply",
+    ),
+    ("control", "vf_reset_handshake", None, "VF reset handshake"),
+    ("control", "flr", None, "FLR of a VF"),
+    ("control", "enable_64_vfs", None, "sriov_numvfs = 64"),
+    ("control", "enable_256_vfs", None, "sriov_numvfs = 256"),
+];
+
+fn mean_ns(group: &str, name: &str) -> Result<f64> {
+    let path = workspace_root()
+        .join("target/criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    v["mean"]["point_estimate"]
+        .as_f64()
+        .with_context(|| format!("{}: no mean.point_estimate", path.display()))
+}
+
+/// Runs the Criterion benches (`sim-tests/benches/host.rs`) and prints
+/// each figure with its ratio to the baseline measured in the same run.
+pub fn host() -> Result<()> {
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .current_dir(workspace_root())
+        .args(["bench", "-p", "sim-tests", "--bench", "host", "--"])
+        .args(["--warm-up-time", "1", "--measurement-time", "3"])
+        .status()
+        .context("running cargo bench")?;
+    if !status.success() {
+        bail!("the host benches failed");
+    }
+    println!();
+    println!(
+        "{:<34} {:>12} {:>14} {:>22}",
+        "bench", "mean", "per second", "vs baseline"
+    );
+    for (group, name, baseline, what) in HOST {
+        let ns = mean_ns(group, name)?;
+        let ratio = match baseline {
+            Some(b) => format!("{:.2}x {b}", ns / mean_ns(group, b)?),
+            None => String::new(),
+        };
+        let mean = if ns < 1_000.0 {
+            format!("{ns:.1} ns")
+        } else {
+            format!("{:.2} us", ns / 1_000.0)
+        };
+        println!(
+            "{:<34} {mean:>12} {:>14.0} {ratio:>26}  {what}",
+            format!("{group}/{name}"),
+            1e9 / ns
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

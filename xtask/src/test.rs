@@ -108,6 +108,15 @@ pub fn run_all() -> Result<ExitCode> {
         )
     });
     host_tests(&mut s);
+    s.check("host benches run once (cargo test --bench host)", || {
+        // Criterion's test mode: every bench body runs once, so a bench
+        // that panics (a path that stopped delivering) fails here; the
+        // figures come from `cargo xtask bench`.
+        succeed(
+            cargo().args(["test", "-p", "sim-tests", "--bench", "host"]),
+            "the host benches",
+        )
+    });
     scenarios(&mut s);
 
     let qemu_ready = setup::ensure_qemu();
