@@ -318,6 +318,10 @@ pub fn clean_exit(outcome: &Outcome) -> bool {
 }
 
 impl crate::scenario::Harness for CoSim {
+    fn real_time(&self) -> bool {
+        true
+    }
+
     fn set_uplink(&mut self, _up: bool) {
         // QEMU's netdev link is not under our control here; scenarios that
         // flip the uplink run in-process only (`backends`).

@@ -25,7 +25,18 @@ pub trait Harness: Transport {
     fn take_wire(&mut self) -> Vec<Vec<u8>>;
     /// The wire refuses frames after `n` more (0: never).
     fn set_uplink_tx_limit(&mut self, n: usize);
+    /// Whether the device runs in real time beside the harness (QEMU), so
+    /// a frame may still be on its way when a step checks for it.
+    fn real_time(&self) -> bool {
+        false
+    }
 }
+
+/// How long a real-time harness waits for frames a step expects but has
+/// not seen yet, in polls of [`LATE_FRAME_POLL_US`]. In-process, frames
+/// are there at once and nothing waits.
+const LATE_FRAME_POLLS: u32 = 250;
+const LATE_FRAME_POLL_US: u64 = 2_000;
 
 impl Harness for crate::sim::Sim {
     fn set_uplink(&mut self, up: bool) {
@@ -593,28 +604,39 @@ impl<'h, H: Harness> Runner<'h, H> {
                 // Under QEMU the firmware runs on its own: give it a moment
                 // to act on what the previous steps did.
                 self.h.delay_us(2_000);
-                let seen: Vec<Value> = self
-                    .pf
-                    .events(self.h)
-                    .iter()
-                    .map(|e| json!({ "kind": e.name(), "vf": e.vf, "data0": e.data0, "data1": e.data1 }))
-                    .collect();
-                let mut at = 0;
+                let mut seen: Vec<Value> = Vec::new();
                 let mut found = Vec::new();
-                for p in events {
-                    let hit = seen[at..].iter().position(|e| {
-                        e["kind"] == p.kind.as_str()
-                            && p.vf.is_none_or(|v| e["vf"] == v)
-                            && p.data0.is_none_or(|v| e["data0"] == v)
-                            && p.data1.is_none_or(|v| e["data1"] == v)
-                    });
-                    match hit {
-                        Some(k) => {
-                            found.push(seen[at + k].clone());
-                            at += k + 1;
+                let mut polls = 0;
+                loop {
+                    seen.extend(self.pf.events(self.h).iter().map(
+                        |e| json!({ "kind": e.name(), "vf": e.vf, "data0": e.data0, "data1": e.data1 }),
+                    ));
+                    found.clear();
+                    let mut at = 0;
+                    for p in events {
+                        let hit = seen[at..].iter().position(|e| {
+                            e["kind"] == p.kind.as_str()
+                                && p.vf.is_none_or(|v| e["vf"] == v)
+                                && p.data0.is_none_or(|v| e["data0"] == v)
+                                && p.data1.is_none_or(|v| e["data1"] == v)
+                        });
+                        match hit {
+                            Some(k) => {
+                                found.push(seen[at + k].clone());
+                                at += k + 1;
+                            }
+                            None => break,
                         }
-                        None => break,
                     }
+                    // Under QEMU an event may be posted a little later.
+                    if found.len() == events.len()
+                        || !self.h.real_time()
+                        || polls >= LATE_FRAME_POLLS
+                    {
+                        break;
+                    }
+                    self.h.delay_us(LATE_FRAME_POLL_US);
+                    polls += 1;
                 }
                 let expected: Vec<Value> = events.iter().map(pattern_json).collect();
                 let all_found = found.len() == events.len();
@@ -692,7 +714,15 @@ impl<'h, H: Harness> Runner<'h, H> {
                     .rings
                     .get_mut(vf)
                     .context("set the function's queues up first (a `queues` step)")?;
-                let got = rings.receive(self.h);
+                let mut got = rings.receive(self.h);
+                // Under QEMU a loaded machine can delay a frame past the
+                // step that sent it: wait (up to 0.5 s) for the count.
+                let mut polls = 0;
+                while self.h.real_time() && got.len() < frames.len() && polls < LATE_FRAME_POLLS {
+                    self.h.delay_us(LATE_FRAME_POLL_US);
+                    got.extend(rings.receive(self.h));
+                    polls += 1;
+                }
                 let actual: Vec<Value> = got
                     .iter()
                     .map(|r| {
@@ -733,6 +763,15 @@ impl<'h, H: Harness> Runner<'h, H> {
             }
             Step::ExpectWire { frames } => {
                 self.collect_wire();
+                let mut polls = 0;
+                while self.h.real_time()
+                    && self.wire.len() < frames.len()
+                    && polls < LATE_FRAME_POLLS
+                {
+                    self.h.delay_us(LATE_FRAME_POLL_US);
+                    self.collect_wire();
+                    polls += 1;
+                }
                 let got = std::mem::take(&mut self.wire);
                 let mut expected = Vec::new();
                 for f in frames {
@@ -762,9 +801,22 @@ impl<'h, H: Harness> Runner<'h, H> {
                     .into_iter()
                     .find(|r| r.name() == reason)
                     .with_context(|| format!("unknown drop reason {reason:?}"))?;
-                let actual = match self.pf.drops(self.h, port_id) {
-                    Ok(d) => json!({ "count": d[r as usize] }),
-                    Err(e) => json!({ "error": pf_error_name(&e) }),
+                let mut polls = 0;
+                let actual = loop {
+                    let actual = match self.pf.drops(self.h, port_id) {
+                        Ok(d) => json!({ "count": d[r as usize] }),
+                        Err(e) => json!({ "error": pf_error_name(&e) }),
+                    };
+                    // Counters only grow: under QEMU, wait for one that
+                    // is still short of the expected count.
+                    let short = actual["count"]
+                        .as_u64()
+                        .is_some_and(|c| c < u64::from(*count));
+                    if !short || !self.h.real_time() || polls >= LATE_FRAME_POLLS {
+                        break actual;
+                    }
+                    self.h.delay_us(LATE_FRAME_POLL_US);
+                    polls += 1;
                 };
                 (name, json!({ "count": count }), actual)
             }

@@ -104,6 +104,30 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
     })
 }
 
+/// Wall-clock mailbox round trips against the firmware under QEMU (the
+/// control-plane timing docs/performance.md quotes). Messages are spaced
+/// 2 ms apart: the firmware's rate limit is 2000/s.
+fn mailbox_timing(dev: &mut CoSim, vf: &mut VfDriver) -> Result<()> {
+    const ROUNDS: usize = 20;
+    step("mailbox round trips (VF 0, GET_QUEUES, wall clock)");
+    let mut times = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        dev.delay_us(2_000);
+        let t = Instant::now();
+        vf.get_queues(dev)
+            .map_err(|e| anyhow::anyhow!("mailbox timing: {e}"))?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "    {ROUNDS} round trips: min {:.1?}, median {:.1?}, max {:.1?}",
+        times[0],
+        times[ROUNDS / 2],
+        times[ROUNDS - 1]
+    );
+    Ok(())
+}
+
 fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     step("PF driver: probe (config space, BAR0, firmware READY)");
     let probed = PfDriver::probe(dev);
@@ -118,8 +142,10 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         "PF driver: sriov_numvfs = {} (TotalVFs {})",
         args.vfs, pf.total_vfs
     ));
+    let t = Instant::now();
     pf.sriov_configure(dev, args.vfs)
         .map_err(|e| anyhow::anyhow!("enabling VFs: {e}"))?;
+    eprintln!("    {} VFs enabled in {:.1?}", args.vfs, t.elapsed());
     pf.set_pf_mac(dev, Mac([0x02, 0xf0, 0, 0, 0, 1]))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -177,6 +203,10 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     } else {
         traffic(dev, &mut pf, &vfs, args.pcap.as_deref())
     };
+
+    if let Some(vf) = vfs.first_mut() {
+        mailbox_timing(dev, vf)?;
+    }
 
     let events = pf.events(dev);
     step(&format!(
