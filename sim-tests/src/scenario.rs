@@ -38,6 +38,16 @@ pub trait Harness: Transport {
 const LATE_FRAME_POLLS: u32 = 250;
 const LATE_FRAME_POLL_US: u64 = 2_000;
 
+/// Calls `arrived` once; on a real-time harness, keeps polling it (up to
+/// 0.5 s) until it says what a step expects has arrived.
+fn wait_for_late<H: Harness>(h: &mut H, mut arrived: impl FnMut(&mut H) -> bool) {
+    let mut polls = 0;
+    while !arrived(h) && h.real_time() && polls < LATE_FRAME_POLLS {
+        h.delay_us(LATE_FRAME_POLL_US);
+        polls += 1;
+    }
+}
+
 impl Harness for crate::sim::Sim {
     fn set_uplink(&mut self, up: bool) {
         crate::sim::Sim::set_uplink(self, up)
@@ -606,9 +616,10 @@ impl<'h, H: Harness> Runner<'h, H> {
                 self.h.delay_us(2_000);
                 let mut seen: Vec<Value> = Vec::new();
                 let mut found = Vec::new();
-                let mut polls = 0;
-                loop {
-                    seen.extend(self.pf.events(self.h).iter().map(
+                let pf = &mut self.pf;
+                // Under QEMU an event may be posted a little later.
+                wait_for_late(self.h, |h| {
+                    seen.extend(pf.events(h).iter().map(
                         |e| json!({ "kind": e.name(), "vf": e.vf, "data0": e.data0, "data1": e.data1 }),
                     ));
                     found.clear();
@@ -628,16 +639,8 @@ impl<'h, H: Harness> Runner<'h, H> {
                             None => break,
                         }
                     }
-                    // Under QEMU an event may be posted a little later.
-                    if found.len() == events.len()
-                        || !self.h.real_time()
-                        || polls >= LATE_FRAME_POLLS
-                    {
-                        break;
-                    }
-                    self.h.delay_us(LATE_FRAME_POLL_US);
-                    polls += 1;
-                }
+                    found.len() == events.len()
+                });
                 let expected: Vec<Value> = events.iter().map(pattern_json).collect();
                 let all_found = found.len() == events.len();
                 let actual = if all_found {
@@ -714,15 +717,13 @@ impl<'h, H: Harness> Runner<'h, H> {
                     .rings
                     .get_mut(vf)
                     .context("set the function's queues up first (a `queues` step)")?;
-                let mut got = rings.receive(self.h);
                 // Under QEMU a loaded machine can delay a frame past the
-                // step that sent it: wait (up to 0.5 s) for the count.
-                let mut polls = 0;
-                while self.h.real_time() && got.len() < frames.len() && polls < LATE_FRAME_POLLS {
-                    self.h.delay_us(LATE_FRAME_POLL_US);
-                    got.extend(rings.receive(self.h));
-                    polls += 1;
-                }
+                // step that sent it.
+                let mut got = Vec::new();
+                wait_for_late(self.h, |h| {
+                    got.extend(rings.receive(h));
+                    got.len() >= frames.len()
+                });
                 let actual: Vec<Value> = got
                     .iter()
                     .map(|r| {
@@ -762,16 +763,11 @@ impl<'h, H: Harness> Runner<'h, H> {
                 )
             }
             Step::ExpectWire { frames } => {
-                self.collect_wire();
-                let mut polls = 0;
-                while self.h.real_time()
-                    && self.wire.len() < frames.len()
-                    && polls < LATE_FRAME_POLLS
-                {
-                    self.h.delay_us(LATE_FRAME_POLL_US);
-                    self.collect_wire();
-                    polls += 1;
-                }
+                let wire = &mut self.wire;
+                wait_for_late(self.h, |h| {
+                    wire.extend(h.take_wire());
+                    wire.len() >= frames.len()
+                });
                 let got = std::mem::take(&mut self.wire);
                 let mut expected = Vec::new();
                 for f in frames {
@@ -801,23 +797,19 @@ impl<'h, H: Harness> Runner<'h, H> {
                     .into_iter()
                     .find(|r| r.name() == reason)
                     .with_context(|| format!("unknown drop reason {reason:?}"))?;
-                let mut polls = 0;
-                let actual = loop {
-                    let actual = match self.pf.drops(self.h, port_id) {
+                let mut actual = Value::Null;
+                let pf = &mut self.pf;
+                // Counters only grow: under QEMU, wait for one that is
+                // still short of the expected count.
+                wait_for_late(self.h, |h| {
+                    actual = match pf.drops(h, port_id) {
                         Ok(d) => json!({ "count": d[r as usize] }),
                         Err(e) => json!({ "error": pf_error_name(&e) }),
                     };
-                    // Counters only grow: under QEMU, wait for one that
-                    // is still short of the expected count.
-                    let short = actual["count"]
+                    actual["count"]
                         .as_u64()
-                        .is_some_and(|c| c < u64::from(*count));
-                    if !short || !self.h.real_time() || polls >= LATE_FRAME_POLLS {
-                        break actual;
-                    }
-                    self.h.delay_us(LATE_FRAME_POLL_US);
-                    polls += 1;
-                };
+                        .is_none_or(|c| c >= u64::from(*count))
+                });
                 (name, json!({ "count": count }), actual)
             }
             Step::ExpectStats { vf, fields } => {
