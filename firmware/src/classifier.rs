@@ -2,7 +2,8 @@
 //! destination address. Every lookup is O(1) whatever the table sizes:
 //!
 //! - unicast: a hash table from MAC to the set of functions owning it
-//!   (`heapless::FnvIndexMap`, capacity from the board's `mac_filters`);
+//!   (`heapless::IndexMap` with a one-multiply hash, capacity from the
+//!   board's `mac_filters`);
 //! - multicast: the 12-bit hash the VF registered, to the set of functions
 //!   that registered it (per function, so groups do not leak between VFs);
 //! - broadcast, all-multicast and promiscuous: one set each.
@@ -21,33 +22,41 @@ pub const EXACT_ENTRIES: usize = hal::board::capacities::MAC_FILTERS;
 
 /// A set of functions: bit f is function f (0 = PF, 1 + n = VF n).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(align(16))]
 pub struct PoolSet(pub [u64; POOL_WORDS]);
 
 impl PoolSet {
     pub const EMPTY: PoolSet = PoolSet([0; POOL_WORDS]);
 
+    #[inline]
     pub fn single(f: usize) -> PoolSet {
         let mut s = PoolSet::EMPTY;
         s.insert(f);
         s
     }
 
+    #[inline]
     pub fn insert(&mut self, f: usize) {
         self.0[f / 64] |= 1 << (f % 64);
     }
 
+    #[inline]
     pub fn remove(&mut self, f: usize) {
         self.0[f / 64] &= !(1 << (f % 64));
     }
 
+    #[inline]
     pub fn contains(&self, f: usize) -> bool {
         self.0[f / 64] & (1 << (f % 64)) != 0
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|w| *w == 0)
+        // OR the words together: no early exit, no per-word branch.
+        self.0.iter().fold(0, |acc, w| acc | w) == 0
     }
 
+    #[inline]
     pub fn union(mut self, other: &PoolSet) -> PoolSet {
         for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
             *a |= b;
@@ -55,6 +64,7 @@ impl PoolSet {
         self
     }
 
+    #[inline]
     pub fn intersect(mut self, other: &PoolSet) -> PoolSet {
         for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
             *a &= b;
@@ -62,11 +72,13 @@ impl PoolSet {
         self
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// The members, lowest first (cost: one step per member, not per bit).
+    #[inline]
     pub fn iter(&self) -> Members<'_> {
         Members {
             words: &self.0,
@@ -99,28 +111,80 @@ impl Iterator for Members<'_> {
     }
 }
 
+/// The exact-match table's hash: the 48-bit address times a 64-bit odd
+/// constant (Fibonacci hashing), its high bits folded down to the 16 the
+/// map uses. One multiply per lookup, where FNV takes a multiply per byte
+/// (about 40 instructions a frame). Like FNV it is unkeyed: a VF choosing
+/// colliding addresses lengthens probes within its own pool quota only.
+#[derive(Clone, Copy, Default)]
+pub struct MacHasher(u64);
+
+impl core::hash::Hasher for MacHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0 << 8 | u64::from(b);
+        }
+    }
+
+    /// The slice length `[u8; 6]` hashes first: the same for every key.
+    fn write_usize(&mut self, _: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
+    }
+}
+
+/// Twice the entries it may hold: at most half full, so a miss (unknown
+/// unicast, every VF-to-wire frame) probes as briefly with a full table as
+/// with an empty one.
+const MAP_SLOTS: usize = (2 * EXACT_ENTRIES).next_power_of_two();
+
+type MacMap =
+    heapless::index_map::IndexMap<Mac, PoolSet, hash32::BuildHasherDefault<MacHasher>, MAP_SLOTS>;
+
 /// The receive classifier.
+///
+/// The sets a lookup answers with are kept ready: promiscuous and
+/// all-multicast members are folded into each entry when the tables are
+/// built ([`seal`](Self::seal)), so a lookup is one probe and a reference,
+/// with no set copied or merged on the per-frame path.
 pub struct Classifier {
-    exact: heapless::index_map::FnvIndexMap<Mac, PoolSet, EXACT_ENTRIES>,
+    /// Owners of each address, promiscuous functions folded in.
+    exact: MacMap,
+    /// Functions per multicast hash, all-multicast and promiscuous
+    /// functions folded into the registered ones.
     multicast: [PoolSet; 4096],
     /// Multicast entries in use, so a rebuild clears only those.
     touched: heapless::Vec<u16, 4096>,
     /// Functions that accept broadcast.
     pub broadcast: PoolSet,
     /// Functions that accept every multicast frame.
-    pub all_multicast: PoolSet,
+    all_multicast: PoolSet,
     /// Functions that accept every unicast frame.
-    pub promiscuous: PoolSet,
+    promiscuous: PoolSet,
     /// Where unknown unicast from the wire goes (the PF).
-    pub default_pool: Option<usize>,
+    default_pool: Option<usize>,
     /// The filter type the VFs were told (multicast hash selection).
     pub mc_filter_type: u32,
+    // What a miss answers (kept ready by `seal`).
+    unknown_from_wire: PoolSet,
+    unknown_multicast: PoolSet,
+    sealed: bool,
+}
+
+/// Where a frame may go, before the per-function filters.
+#[derive(Clone, Copy, Debug)]
+pub struct Targets<'a> {
+    pub set: &'a PoolSet,
+    /// The destination is a unicast address a function owns (VEB: such a
+    /// frame stays local; anything else also goes to the wire).
+    pub owned: bool,
 }
 
 impl Classifier {
     pub const fn new() -> Classifier {
         Classifier {
-            exact: heapless::index_map::FnvIndexMap::new(),
+            exact: MacMap::new(),
             multicast: [PoolSet::EMPTY; 4096],
             touched: heapless::Vec::new(),
             broadcast: PoolSet::EMPTY,
@@ -128,6 +192,9 @@ impl Classifier {
             promiscuous: PoolSet::EMPTY,
             default_pool: None,
             mc_filter_type: 0,
+            unknown_from_wire: PoolSet::EMPTY,
+            unknown_multicast: PoolSet::EMPTY,
+            sealed: true,
         }
     }
 
@@ -142,20 +209,23 @@ impl Classifier {
         self.all_multicast = PoolSet::EMPTY;
         self.promiscuous = PoolSet::EMPTY;
         self.default_pool = None;
+        self.sealed = false;
     }
 
     /// Function `f` owns `mac`. False if the table is full (the pools'
     /// accounting keeps that from happening; the caller counts it).
     pub fn add_unicast(&mut self, mac: Mac, f: usize) -> bool {
+        self.sealed = false;
         if let Some(set) = self.exact.get_mut(&mac) {
             set.insert(f);
             return true;
         }
-        self.exact.insert(mac, PoolSet::single(f)).is_ok()
+        self.exact.len() < EXACT_ENTRIES && self.exact.insert(mac, PoolSet::single(f)).is_ok()
     }
 
     /// Function `f` registered multicast hash `h`.
     pub fn add_multicast_hash(&mut self, h: u16, f: usize) {
+        self.sealed = false;
         let e = &mut self.multicast[usize::from(h & 0xfff)];
         if e.is_empty() {
             // Capacity is the table's size: a hash is pushed once.
@@ -164,32 +234,75 @@ impl Classifier {
         e.insert(f);
     }
 
-    /// Functions owning the unicast address exactly.
-    pub fn owners(&self, mac: &Mac) -> PoolSet {
-        self.exact.get(mac).copied().unwrap_or(PoolSet::EMPTY)
+    /// Function `f` takes every multicast frame.
+    pub fn add_all_multicast(&mut self, f: usize) {
+        self.sealed = false;
+        self.all_multicast.insert(f);
+    }
+
+    /// Function `f` takes every frame.
+    pub fn add_promiscuous(&mut self, f: usize) {
+        self.sealed = false;
+        self.promiscuous.insert(f);
+    }
+
+    /// Where unknown unicast from the wire goes.
+    pub fn set_default_pool(&mut self, f: Option<usize>) {
+        self.sealed = false;
+        self.default_pool = f;
+    }
+
+    /// Folds the promiscuous and all-multicast sets into the entries, so
+    /// lookups need no merging. Call after changing the tables; lookups
+    /// before it answer from stale sets (debug builds assert).
+    pub fn seal(&mut self) {
+        let prom = self.promiscuous;
+        for (_, set) in self.exact.iter_mut() {
+            *set = set.union(&prom);
+        }
+        self.unknown_multicast = self.all_multicast.union(&prom);
+        for h in self.touched.iter() {
+            let e = &mut self.multicast[usize::from(*h)];
+            *e = e.union(&self.unknown_multicast);
+        }
+        self.unknown_from_wire = prom;
+        if let Some(d) = self.default_pool {
+            self.unknown_from_wire.insert(d);
+        }
+        self.sealed = true;
     }
 
     /// Every function that may take a frame to `dst` (before per-function
     /// filters). `from_wire`: unknown unicast goes to the default pool.
-    pub fn candidates(&self, dst: &Mac, from_wire: bool) -> PoolSet {
-        if *dst == Mac::BROADCAST {
-            return self.broadcast;
-        }
+    #[inline]
+    pub fn lookup(&self, dst: &Mac, from_wire: bool) -> Targets<'_> {
+        debug_assert!(self.sealed, "classifier looked up before seal()");
         if dst.is_multicast() {
-            let h = hal::ixgbe::multicast_hash(dst.0, self.mc_filter_type);
-            return self.multicast[usize::from(h)]
-                .union(&self.all_multicast)
-                .union(&self.promiscuous);
+            let set = if *dst == Mac::BROADCAST {
+                &self.broadcast
+            } else {
+                let h = hal::ixgbe::multicast_hash(dst.0, self.mc_filter_type);
+                let e = &self.multicast[usize::from(h)];
+                // An unregistered hash: only all-multicast and promiscuous.
+                if e.is_empty() {
+                    &self.unknown_multicast
+                } else {
+                    e
+                }
+            };
+            return Targets { set, owned: false };
         }
-        let owners = self.owners(dst);
-        let mut set = owners.union(&self.promiscuous);
-        if owners.is_empty()
-            && from_wire
-            && let Some(d) = self.default_pool
-        {
-            set.insert(d);
+        match self.exact.get(dst) {
+            Some(set) => Targets { set, owned: true },
+            None if from_wire => Targets {
+                set: &self.unknown_from_wire,
+                owned: false,
+            },
+            None => Targets {
+                set: &self.promiscuous,
+                owned: false,
+            },
         }
-        set
     }
 }
 
@@ -221,28 +334,56 @@ mod tests {
         let a = Mac([2, 0, 0, 0, 0, 1]);
         assert!(c.add_unicast(a, 3));
         assert!(c.add_unicast(a, 5), "two owners (macvlan on two VFs)");
-        c.default_pool = Some(0);
+        c.set_default_pool(Some(0));
         c.broadcast = PoolSet::single(3).union(&PoolSet::single(0));
         let group = Mac([1, 0, 0x5e, 0, 0, 7]);
         c.add_multicast_hash(hal::ixgbe::multicast_hash(group.0, 0), 5);
-        assert_eq!(
-            c.candidates(&a, true).iter().collect::<std::vec::Vec<_>>(),
-            [3, 5]
-        );
-        assert_eq!(
-            c.candidates(&Mac([2, 9, 9, 9, 9, 9]), true),
-            PoolSet::single(0)
-        );
+        c.seal();
+        let hit = c.lookup(&a, true);
+        assert_eq!(hit.set.iter().collect::<std::vec::Vec<_>>(), [3, 5]);
+        assert!(hit.owned);
+        let miss = Mac([2, 9, 9, 9, 9, 9]);
+        assert_eq!(*c.lookup(&miss, true).set, PoolSet::single(0));
+        assert!(!c.lookup(&miss, true).owned);
         assert!(
-            c.candidates(&Mac([2, 9, 9, 9, 9, 9]), false).is_empty(),
+            c.lookup(&miss, false).set.is_empty(),
             "VF Tx miss: not to the PF"
         );
-        assert_eq!(c.candidates(&Mac::BROADCAST, true).len(), 2);
-        assert_eq!(c.candidates(&group, true), PoolSet::single(5));
+        assert_eq!(c.lookup(&Mac::BROADCAST, true).set.len(), 2);
+        assert!(!c.lookup(&Mac::BROADCAST, true).owned);
+        assert_eq!(*c.lookup(&group, true).set, PoolSet::single(5));
         assert!(
-            c.candidates(&Mac([1, 0, 0x5e, 0, 0, 8]), true).is_empty(),
+            c.lookup(&Mac([1, 0, 0x5e, 0, 0, 8]), true).set.is_empty(),
             "not registered: no leak"
         );
+    }
+
+    #[test]
+    fn promiscuous_and_all_multicast_are_folded_in() {
+        let mut c = Classifier::new();
+        let a = Mac([2, 0, 0, 0, 0, 1]);
+        let group = Mac([1, 0, 0x5e, 0, 0, 7]);
+        let other_group = Mac([1, 0, 0x5e, 0, 0, 9]);
+        c.add_unicast(a, 3);
+        c.add_multicast_hash(hal::ixgbe::multicast_hash(group.0, 0), 5);
+        c.add_promiscuous(7);
+        c.add_all_multicast(8);
+        c.set_default_pool(Some(0));
+        c.seal();
+        fn set(c: &Classifier, d: &Mac, wire: bool) -> std::vec::Vec<usize> {
+            c.lookup(d, wire).set.iter().collect()
+        }
+        assert_eq!(set(&c, &a, true), [3, 7]);
+        assert_eq!(set(&c, &Mac([2, 9, 9, 9, 9, 9]), true), [0, 7]);
+        assert_eq!(set(&c, &Mac([2, 9, 9, 9, 9, 9]), false), [7]);
+        assert_eq!(set(&c, &group, true), [5, 7, 8]);
+        assert_eq!(set(&c, &other_group, true), [7, 8]);
+        // A rebuild starts from nothing: promiscuity does not linger.
+        c.clear();
+        c.add_unicast(a, 3);
+        c.seal();
+        assert_eq!(set(&c, &a, true), [3]);
+        assert!(c.lookup(&other_group, true).set.is_empty());
     }
 
     #[test]
@@ -251,11 +392,14 @@ mod tests {
         let g = Mac([1, 0, 0x5e, 0, 0, 7]);
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 3);
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 4);
-        assert_eq!(c.candidates(&g, true).len(), 2);
+        c.seal();
+        assert_eq!(c.lookup(&g, true).set.len(), 2);
         c.clear();
-        assert!(c.candidates(&g, true).is_empty());
+        c.seal();
+        assert!(c.lookup(&g, true).set.is_empty());
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 5);
-        assert_eq!(c.candidates(&g, true), PoolSet::single(5));
+        c.seal();
+        assert_eq!(*c.lookup(&g, true).set, PoolSet::single(5));
     }
 
     #[test]

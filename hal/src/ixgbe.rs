@@ -125,7 +125,8 @@ pub mod desc {
     pub const RX_STAT_IPCS: u32 = 0x40;
     /// Looped back from a local pool (VEB).
     pub const RX_STAT_LB: u32 = 0x4_0000;
-    /// pkt_info: RSS type (3:0) and packet type bits.
+    /// pkt_info: RSS type (3:0; 0: no hash) and packet type bits.
+    pub const RSS_TYPE_MASK: u32 = 0xf;
     pub const RSS_TYPE_TCP_IPV4: u32 = 0x1;
     pub const RSS_TYPE_IPV4: u32 = 0x2;
     pub const RSS_TYPE_TCP_IPV6: u32 = 0x3;

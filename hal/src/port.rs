@@ -9,6 +9,44 @@ pub trait Dma {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool;
     /// Writes `data` at `addr`; false if there is no memory there.
     fn write(&mut self, addr: u64, data: &[u8]) -> bool;
+
+    /// Reads the 16-byte descriptor at `addr` as four little-endian words.
+    /// Memory-mapped implementations can do better than this byte copy
+    /// (rings are 128-byte aligned, so a descriptor is 16-byte aligned).
+    fn read_desc(&mut self, addr: u64) -> Option<[u32; 4]> {
+        read_desc_bytes(self, addr)
+    }
+
+    /// Writes a descriptor back: words 0-1 first, then words 2-3 (status
+    /// with DD, and the length) in one 8-byte write. Everything written
+    /// before the call (the frame, words 0-1) is visible to the host
+    /// before the status is.
+    fn write_desc(&mut self, addr: u64, words: [u32; 4]) -> bool {
+        write_desc_bytes(self, addr, words)
+    }
+}
+
+/// [`Dma::read_desc`] by way of [`Dma::read`].
+pub fn read_desc_bytes(dma: &mut (impl Dma + ?Sized), addr: u64) -> Option<[u32; 4]> {
+    let mut b = [0u8; 16];
+    if !dma.read(addr, &mut b) {
+        return None;
+    }
+    let w = |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    Some([w(0), w(1), w(2), w(3)])
+}
+
+/// [`Dma::write_desc`] by way of [`Dma::write`].
+pub fn write_desc_bytes(dma: &mut (impl Dma + ?Sized), addr: u64, words: [u32; 4]) -> bool {
+    let mut b = [0u8; 16];
+    for (i, w) in words.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    if !dma.write(addr, &b[..8]) {
+        return false;
+    }
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    dma.write(addr + 8, &b[8..])
 }
 
 /// The physical port (the uplink).

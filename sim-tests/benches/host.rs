@@ -33,12 +33,13 @@ fn classifier(c: &mut Criterion) {
         cl.add_unicast(mac(i), 1 + i % 64);
         map.insert((mac(i), 0), 1 + i % 64);
     }
+    cl.seal();
     let keys: Vec<Mac> = (0..64).map(|k| mac(k * 2)).collect();
     let mut k = 0;
     g.bench_function("firmware_lookup", |b| {
         b.iter(|| {
             k = (k + 1) % keys.len();
-            black_box(cl.candidates(black_box(&keys[k]), true))
+            black_box(cl.lookup(black_box(&keys[k]), true).set.len())
         })
     });
     g.bench_function("baseline_hashmap", |b| {

@@ -14,8 +14,9 @@ use std::time::Duration;
 /// The budget file, relative to the workspace.
 pub const BUDGET_FILE: &str = "docs/bench-budget.toml";
 
-/// The budget key for broadcast's cost per extra destination pool.
-pub const PER_EXTRA_DESTINATION: &str = "broadcast-per-extra-destination";
+/// Suffix of the budget key for a replicated path's cost per extra
+/// destination (`<path>-per-extra-destination`).
+pub const PER_EXTRA_DESTINATION: &str = "-per-extra-destination";
 
 /// One `bench ...` line of the image.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -41,8 +42,9 @@ pub struct PathFigure {
 pub struct Report {
     pub rows: Vec<Row>,
     pub paths: BTreeMap<String, PathFigure>,
-    /// Broadcast: extra instructions per additional destination.
-    pub per_extra_destination: Option<f64>,
+    /// Replicated paths (rows for several destination counts): extra
+    /// instructions per additional destination, by path.
+    pub per_extra_destination: BTreeMap<String, f64>,
     /// The main stack's deepest use in the bench run, and its size.
     pub stack_high_water: Option<u64>,
     pub stack_size: Option<u64>,
@@ -101,20 +103,30 @@ pub fn summarise(rows: Vec<Row>, stack: Option<(u64, u64)>) -> Report {
     for e in paths.values_mut() {
         e.spread_percent = (e.worst - e.best) as f64 * 100.0 / e.best.max(1) as f64;
     }
-    let fan: Vec<&Row> = rows
-        .iter()
-        .filter(|r| r.path == "wire-broadcast-decision")
+    // Per extra destination: between the fewest and the most destinations
+    // a path was measured with, the worst row at each.
+    let mut fan: BTreeMap<&str, BTreeMap<u64, u64>> = BTreeMap::new();
+    for r in &rows {
+        let at = fan.entry(&r.path).or_default();
+        let worst = at.entry(r.destinations).or_default();
+        *worst = (*worst).max(r.instructions_per_frame);
+    }
+    let per_extra_destination = fan
+        .into_iter()
+        .filter(|(_, at)| at.keys().any(|&d| d > 1) && at.len() > 1)
+        .map(|(path, at)| {
+            let (d0, n0) = at
+                .first_key_value()
+                .map(|(d, n)| (*d, *n))
+                .unwrap_or_default();
+            let (d1, n1) = at
+                .last_key_value()
+                .map(|(d, n)| (*d, *n))
+                .unwrap_or_default();
+            let x = (n1 as f64 - n0 as f64) / (d1 - d0) as f64;
+            (path.to_owned(), x)
+        })
         .collect();
-    let per_extra_destination = match (
-        fan.iter().min_by_key(|r| r.destinations),
-        fan.iter().max_by_key(|r| r.destinations),
-    ) {
-        (Some(a), Some(b)) if b.destinations > a.destinations => Some(
-            (b.instructions_per_frame as f64 - a.instructions_per_frame as f64)
-                / (b.destinations - a.destinations) as f64,
-        ),
-        _ => None,
-    };
     Report {
         rows,
         paths,
@@ -139,22 +151,20 @@ pub fn check_budget(report: &Report, budget_toml: &str) -> Result<Vec<String>> {
             None => problems.push(format!("{path}: measured but has no budget")),
         }
     }
-    if let Some(x) = report.per_extra_destination {
-        match file.budget.get(PER_EXTRA_DESTINATION) {
-            Some(&max) if x > max as f64 => problems.push(format!(
-                "{PER_EXTRA_DESTINATION}: {x:.1} instructions, budget {max}"
-            )),
+    for (path, &x) in &report.per_extra_destination {
+        let key = format!("{path}{PER_EXTRA_DESTINATION}");
+        match file.budget.get(&key) {
+            Some(&max) if x > max as f64 => {
+                problems.push(format!("{key}: {x:.1} instructions, budget {max}"))
+            }
             Some(_) => {}
-            None => problems.push(format!(
-                "{PER_EXTRA_DESTINATION}: measured but has no budget"
-            )),
+            None => problems.push(format!("{key}: measured but has no budget")),
         }
     }
     for path in file.budget.keys() {
-        let measured = if path == PER_EXTRA_DESTINATION {
-            report.per_extra_destination.is_some()
-        } else {
-            report.paths.contains_key(path)
+        let measured = match path.strip_suffix(PER_EXTRA_DESTINATION) {
+            Some(p) => report.per_extra_destination.contains_key(p),
+            None => report.paths.contains_key(path),
         };
         if !measured {
             problems.push(format!("{path}: has a budget but was not measured"));
@@ -244,8 +254,8 @@ pub fn print(report: &Report) {
             f.worst, f.best, f.spread_percent
         );
     }
-    if let Some(x) = report.per_extra_destination {
-        println!("wire-broadcast-decision: {x:.1} instructions per extra destination");
+    for (path, x) in &report.per_extra_destination {
+        println!("{path}: {x:.1} instructions per extra destination");
     }
     if let (Some(used), Some(size)) = (report.stack_high_water, report.stack_size) {
         println!("stack high-water mark: {used} of {size} bytes");
@@ -410,7 +420,8 @@ mod tests {
         assert_eq!(rep.paths["a"].worst, 55);
         assert!((rep.paths["a"].spread_percent - 10.0).abs() < 1e-9);
         assert_eq!(rep.paths["wire-broadcast-decision"].worst, 40);
-        assert_eq!(rep.per_extra_destination, Some(10.0));
+        assert_eq!(rep.per_extra_destination["wire-broadcast-decision"], 10.0);
+        assert!(!rep.per_extra_destination.contains_key("a"));
     }
 
     #[test]
@@ -429,6 +440,23 @@ mod tests {
     }
 
     #[test]
+    fn replicated_paths_without_a_single_destination_row() {
+        // The full broadcast is measured at 9 and 65 destinations (8 and 64
+        // VFs plus the PF), at two table sizes each: the worst counts.
+        let rep = summarise(
+            vec![
+                row("uplink-broadcast", 8, 9, 4000),
+                row("uplink-broadcast", 368, 9, 4010),
+                row("uplink-broadcast", 64, 65, 26400),
+                row("uplink-broadcast", 2048, 65, 26410),
+            ],
+            None,
+        );
+        assert!(!rep.paths.contains_key("uplink-broadcast"));
+        assert_eq!(rep.per_extra_destination["uplink-broadcast"], 400.0);
+    }
+
+    #[test]
     fn replication_cost_is_held_to_its_own_budget() {
         let rep = summarise(
             vec![
@@ -439,7 +467,7 @@ mod tests {
         );
         let over = check_budget(
             &rep,
-            "[budget]\nwire-broadcast-decision = 40\nbroadcast-per-extra-destination = 19\n",
+            "[budget]\nwire-broadcast-decision = 40\nwire-broadcast-decision-per-extra-destination = 19\n",
         )
         .unwrap();
         assert_eq!(over.len(), 1, "{over:?}");

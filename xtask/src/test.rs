@@ -57,14 +57,13 @@ fn bench_budgets(built: &image::BuiltImage) -> Result<String> {
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
     }
-    let unicast = report
-        .paths
-        .get("wire-unicast-decision")
-        .map_or(0, |f| f.worst);
+    let worst = |path: &str| report.paths.get(path).map_or(0, |f| f.worst);
     let size = crate::size::of_elf(&built.elf)?;
     Ok(format!(
-        "{} paths within budget; wire-unicast-decision {unicast} instructions/frame; stack high-water {} of {} bytes; static RAM {} KiB",
+        "{} paths within budget; wire-unicast-decision {} and uplink-to-vf {} instructions/frame; stack high-water {} of {} bytes; static RAM {} KiB",
         report.paths.len(),
+        worst("wire-unicast-decision"),
+        worst("uplink-to-vf"),
         m.stack.0,
         m.stack.1,
         size.static_ram / 1024

@@ -6,16 +6,23 @@
 //! the same frames. `cargo xtask bench --qemu` parses the `bench ...` lines,
 //! prints the table and checks it against `docs/bench-budget.toml`.
 //!
-//! What a "decision" covers: parse, classify, the per-destination port-VLAN
-//! filter and (VF Tx) the anti-spoof check; not the descriptor or DMA work.
-//! The lines' `path=` names are the budget file's keys.
+//! Two kinds of rows. The *decisions* (this module) cover parse, classify,
+//! the per-destination port-VLAN filter and (VF Tx) the anti-spoof check,
+//! built from the library's parts, without the descriptor or DMA work; they
+//! run for 16..4096 filter entries and 8..256 VFs. The *full paths*
+//! ([`full`]) run the real `Device` over a window in RAM, descriptors and
+//! DMA included. The lines' `path=` names are the budget file's keys.
+
+mod full;
 
 use core::cell::UnsafeCell;
 use core::hint::black_box;
 use firmware::classifier::{Classifier, EXACT_ENTRIES};
+use firmware::device::Device;
 use firmware::frame::{self, TPID_8021Q, Tag};
 use firmware::mac::Mac;
 use hal::arch::pmu::{InstructionCounter, without_interrupts};
+use hal::board::capacities::TOTAL_VFS;
 use hal::chip::MAX_FUNCTIONS;
 use hal::exit::ExitCode;
 
@@ -87,7 +94,7 @@ impl Rig {
     fn build(&mut self, entries: usize, vfs: usize) {
         let c = &mut self.classifier;
         c.clear();
-        c.default_pool = Some(0);
+        c.set_default_pool(Some(0));
         self.port_vlan = [0; MAX_FUNCTIONS];
         let unicast = entries.min(EXACT_ENTRIES);
         for i in 0..unicast {
@@ -101,6 +108,7 @@ impl Rig {
             let h = hal::ixgbe::multicast_hash(multicast_mac(i).0, c.mc_filter_type);
             c.add_multicast_hash(h, 1 + i % vfs);
         }
+        c.seal();
         // From VF 1's own address, so the anti-spoof check passes.
         let src = unicast_mac(0);
         self.vf_tx_expected = 0;
@@ -142,8 +150,8 @@ fn deliverable(rig: &Rig, set: &firmware::classifier::PoolSet, vid: u16) -> u32 
 fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) => {
-            let set = rig.classifier.candidates(&p.dst, true);
-            deliverable(rig, &set, p.vid())
+            let t = rig.classifier.lookup(&p.dst, true);
+            deliverable(rig, t.set, p.vid())
         }
         Err(_) => 0,
     }
@@ -158,7 +166,7 @@ fn parse_only(_: &Rig, f: &[u8]) -> u32 {
 fn classify_only(rig: &Rig, f: &[u8]) -> u32 {
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&f[..6]);
-    rig.classifier.candidates(&Mac(dst), true).len() as u32
+    rig.classifier.lookup(&Mac(dst), true).set.len() as u32
 }
 
 /// VF 1 → VEB: parse, anti-spoof, classify, not back to the sender.
@@ -166,10 +174,10 @@ fn from_vf(rig: &Rig, f: &[u8]) -> u32 {
     let from = 1;
     match frame::parse(f) {
         Ok(p) if p.src == rig.mac_of[from] => {
-            let mut set = rig.classifier.candidates(&p.dst, false);
+            let t = rig.classifier.lookup(&p.dst, false);
+            let mut set = *t.set;
             set.remove(from);
-            let to_wire = p.dst.is_multicast() || rig.classifier.owners(&p.dst).is_empty();
-            deliverable(rig, &set, p.vid()) + u32::from(to_wire)
+            deliverable(rig, &set, p.vid()) + u32::from(!t.owned)
         }
         _ => 0,
     }
@@ -212,7 +220,7 @@ fn report(path: &str, entries: usize, vfs: usize, dests: usize, n: u64) {
     );
 }
 
-pub fn run() -> ExitCode {
+pub fn run(device: &mut Device<TOTAL_VFS>) -> ExitCode {
     let pmu = match InstructionCounter::start() {
         Ok(p) => p,
         Err(e) => {
@@ -322,6 +330,11 @@ pub fn run() -> ExitCode {
     report("copy-64", 0, 0, 1, copy(rig, 0));
     report("port-vlan-insert", 0, 0, 1, copy(rig, 1));
     report("port-vlan-strip", 0, 0, 1, copy(rig, 2));
+
+    if let Err(e) = full::run(&pmu, device) {
+        defmt::error!("bench: full path: {=str}", e);
+        return ExitCode::Failure;
+    }
     defmt::info!("bench done");
     ExitCode::Success
 }

@@ -5,15 +5,36 @@
 #![no_main]
 
 mod bench;
+mod mapped;
 mod serve;
 
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 use firmware::boot::{self, Mode};
+use firmware::device::{Capacities, Device};
 use hal::arch::{self, timer};
 use hal::board;
 use hal::exit::ExitCode;
 use hal::time::{Counter, ticks_to_ns};
 
 hal::entry!(main);
+
+/// The device logic's state: hundreds of KiB, in static memory, never on
+/// the stack. The mode that serves (or benchmarks) takes it, once.
+struct DeviceCell(UnsafeCell<Device<{ board::capacities::TOTAL_VFS }>>);
+// SAFETY: handed out at most once (DEVICE_TAKEN), on the one firmware core.
+unsafe impl Sync for DeviceCell {}
+static DEVICE: DeviceCell = DeviceCell(UnsafeCell::new(Device::new(Capacities::from_board())));
+static DEVICE_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The device, the first time it is asked for.
+pub(crate) fn take_device() -> Option<&'static mut Device<{ board::capacities::TOTAL_VFS }>> {
+    if DEVICE_TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    // SAFETY: the flag makes this the only reference, ever.
+    Some(unsafe { &mut *DEVICE.0.get() })
+}
 
 fn main() -> ! {
     let state = arch::init();
@@ -69,7 +90,10 @@ fn main() -> ! {
         }
         Mode::Panic => panic!("panic requested on the command line"),
         Mode::Bench => {
-            let code = bench::run();
+            let Some(device) = take_device() else {
+                arch::exit(ExitCode::Failure)
+            };
+            let code = bench::run(device);
             report_stack();
             arch::exit(code)
         }

@@ -2,65 +2,20 @@
 //! run the main loop (control plane, data path, heartbeat) until the PF
 //! asks for a shutdown.
 
-use core::cell::UnsafeCell;
-use firmware::device::{Capacities, Device};
+use crate::mapped::MappedDma;
+use firmware::device::Device;
 use hal::arch::{self, timer};
 use hal::board::{self, capacities::TOTAL_VFS};
-use hal::chip::{DMA_WINDOW_SIZE, HOST_MEMORY_BUS_BASE, HostInterface, REGISTERS_SIZE};
+use hal::chip::{DMA_WINDOW_SIZE, HostInterface, REGISTERS_SIZE};
 use hal::drivers::pci::Ecam;
 use hal::exit::ExitCode;
-use hal::port::{Dma, Uplink};
+use hal::port::Uplink;
 use hal::time::{Counter, ticks_to_ns};
 
 /// QEMU's ivshmem device: the shared-memory window.
 const IVSHMEM: (u16, u16) = (0x1af4, 0x1110);
 /// Its shared-memory BAR.
 const IVSHMEM_BAR: u8 = 2;
-
-/// The device lives in .bss: hundreds of KiB, never on the stack.
-struct DeviceCell(UnsafeCell<Device<TOTAL_VFS>>);
-// SAFETY: only the main loop, on the one firmware core, touches it.
-unsafe impl Sync for DeviceCell {}
-static DEVICE: DeviceCell = DeviceCell(UnsafeCell::new(Device::new(Capacities::from_board())));
-
-/// Host memory behind the window's registers.
-struct WindowDma {
-    base: usize,
-    len: u64,
-}
-
-impl WindowDma {
-    fn at(&self, addr: u64, n: usize) -> Option<usize> {
-        let off = addr.checked_sub(HOST_MEMORY_BUS_BASE)?;
-        (off.checked_add(n as u64)? <= self.len).then(|| self.base + off as usize)
-    }
-}
-
-impl Dma for WindowDma {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
-        match self.at(addr, buf.len()) {
-            Some(p) => {
-                // SAFETY: inside the mapped window (checked by `at`).
-                unsafe {
-                    core::ptr::copy_nonoverlapping(p as *const u8, buf.as_mut_ptr(), buf.len())
-                };
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
-        match self.at(addr, data.len()) {
-            Some(p) => {
-                // SAFETY: as in `read`.
-                unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p as *mut u8, data.len()) };
-                true
-            }
-            None => false,
-        }
-    }
-}
 
 /// No physical port: link down, takes nothing.
 struct NoUplink;
@@ -130,12 +85,17 @@ pub fn serve() -> ! {
     // SAFETY: the window is mapped (Normal non-cacheable) at START and laid
     // out as HostInterface; the host side follows the one-writer rule.
     let hw: &HostInterface = unsafe { &*(board::shared_memory::START as *const HostInterface) };
-    // SAFETY: the only reference to the device, on the only core.
-    let device = unsafe { &mut *DEVICE.0.get() };
+    let Some(device) = crate::take_device() else {
+        defmt::error!("serve: the device was already taken");
+        arch::exit(ExitCode::Failure)
+    };
     device.attach(hw);
-    let mut dma = WindowDma {
-        base: board::shared_memory::START + REGISTERS_SIZE,
-        len: (size - REGISTERS_SIZE) as u64,
+    // SAFETY: the window's host-memory part, mapped, used only as DMA.
+    let mut dma = unsafe {
+        MappedDma::new(
+            board::shared_memory::START + REGISTERS_SIZE,
+            (size - REGISTERS_SIZE) as u64,
+        )
     };
     match arch::virtio_net::VirtioUplink::probe() {
         Ok(mut uplink) => {
@@ -152,7 +112,7 @@ pub fn serve() -> ! {
 fn run(
     device: &mut Device<TOTAL_VFS>,
     hw: &HostInterface,
-    dma: &mut WindowDma,
+    dma: &mut MappedDma,
     uplink: &mut (impl Uplink + ?Sized),
 ) -> ! {
     let counter = timer::GenericTimer;

@@ -2,7 +2,7 @@
 //! only through each function's IOMMU window), and the switch between the
 //! uplink and the functions.
 //!
-//! Wire → function: parse → classifier candidates → per function: link,
+//! Wire → function: parse → classifier lookup → per function: link,
 //! VLAN filter (port VLAN stripped), max frame, RSS queue pick → DMA into
 //! the Rx ring → write-back.
 //! Function → anywhere: Tx descriptors → anti-spoof → port VLAN insert →
@@ -61,7 +61,6 @@ pub struct FunctionDp {
     pub counters: PortCounters,
     pub queues: [QueueState; MAX_QUEUES],
     pub tx_doorbell_seen: u32,
-    pub tx_pending: bool,
     /// Token bucket for max_tx_rate, in bits (may go negative: a frame is
     /// sent when the bucket is positive, then paid for).
     pub tokens: i64,
@@ -82,7 +81,6 @@ impl FunctionDp {
             ctx_vlan: 0,
         }; MAX_QUEUES],
         tx_doorbell_seen: 0,
-        tx_pending: false,
         tokens: 0,
         tokens_at_ns: 0,
         queue_faults: 0,
@@ -118,6 +116,17 @@ pub enum QueueFault {
     BadRingLength = 3,
 }
 
+/// A frame on its way to its destinations (in scratch A), with what RSS
+/// computed for it.
+struct Incoming<'p> {
+    len: usize,
+    p: &'p Parsed,
+    hash: u32,
+    /// RSS type (bits 3:0) and packet type, as the descriptor reports them.
+    pkt_info: u32,
+    looped_back: bool,
+}
+
 /// Rx write-back fields other than length and status.
 #[derive(Clone, Copy)]
 struct RxMeta {
@@ -125,23 +134,6 @@ struct RxMeta {
     rss_hash: u32,
     vlan: Option<u16>,
     looped_back: bool,
-}
-
-fn read_desc(dma: &mut (impl Dma + ?Sized), addr: u64) -> Option<[u32; 4]> {
-    let mut b = [0u8; SIZE];
-    if !dma.read(addr, &mut b) {
-        return None;
-    }
-    let w = |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-    Some([w(0), w(1), w(2), w(3)])
-}
-
-fn write_desc(dma: &mut (impl Dma + ?Sized), addr: u64, words: [u32; 4]) -> bool {
-    let mut b = [0u8; SIZE];
-    for (i, w) in words.iter().enumerate() {
-        b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-    }
-    dma.write(addr, &b)
 }
 
 fn ring_base(lo: u32, hi: u32) -> u64 {
@@ -204,7 +196,7 @@ fn rx_put(
             q.rx_stopped = true;
             return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
         }
-        let Some(d) = read_desc(dma, daddr) else {
+        let Some(d) = dma.read_desc(daddr) else {
             q.rx_stopped = true;
             return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
         };
@@ -235,9 +227,9 @@ fn rx_put(
             status,
             chunk.len() as u32 | vlan << 16,
         ];
-        // Status last: the driver may look at DD as soon as it lands.
-        fence(Ordering::Release);
-        write_desc(dma, daddr, wb);
+        // Status last (write_desc orders it after the data): the driver
+        // may look at DD as soon as it lands.
+        dma.write_desc(daddr, wb);
         head = (head + 1) % n;
     }
     q.rx_head = head;
@@ -310,7 +302,7 @@ fn tx_take(
         let daddr = base + u64::from(head) * SIZE as u64;
         let Some(d) = win
             .contains(daddr, SIZE as u64)
-            .then(|| read_desc(dma, daddr))
+            .then(|| dma.read_desc(daddr))
             .flatten()
         else {
             q.tx_stopped = true;
@@ -352,10 +344,12 @@ fn tx_take(
                 let _ = done.push((daddr, d));
                 if cmd & TX_CMD_EOP != 0 {
                     // Write back DD where the driver asked (RS).
-                    for (addr, mut wb) in done {
+                    // By reference: moving the Vec into the loop copied
+                    // all 40 slots (a 1 KiB memcpy per frame).
+                    for &(addr, mut wb) in done.iter() {
                         if wb[2] & TX_CMD_RS != 0 {
                             wb[3] |= TX_STAT_DD;
-                            write_desc(dma, addr, wb);
+                            dma.write_desc(addr, wb);
                         }
                     }
                     finish_tx(q, regs, head);
@@ -465,14 +459,20 @@ impl<const N: usize> Device<N> {
                 let dp = self.dp(f);
                 if s != dp.tx_doorbell_seen {
                     dp.tx_doorbell_seen = s;
-                    dp.tx_pending = true;
+                    self.tx_pending.insert(f);
                 }
             }
         }
-        for f in 0..=usize::from(self.enabled) {
-            if self.dp(f).tx_pending {
-                let more = self.serve_tx(hw, dma, uplink, f, now_ns);
-                self.dp(f).tx_pending = more;
+        // Only the functions with work: an idle poll costs the same with
+        // 8 VFs or 256.
+        if !self.tx_pending.is_empty() {
+            let pending = self.tx_pending;
+            for f in pending.iter() {
+                let more =
+                    f <= usize::from(self.enabled) && self.serve_tx(hw, dma, uplink, f, now_ns);
+                if !more {
+                    self.tx_pending.remove(f);
+                }
             }
         }
         for _ in 0..RX_BURST {
@@ -496,15 +496,31 @@ impl<const N: usize> Device<N> {
                 return;
             }
         };
-        let targets = self.classifier.candidates(&p.dst, true);
+        // A copy (five words): the offers below need the device mutably.
+        let targets = *self.classifier.lookup(&p.dst, true).set;
         if targets.is_empty() {
             self.uplink.drop_rx(DropReason::NoDestination);
             return;
         }
         self.uplink.rx_packets += 1;
         self.uplink.rx_bytes += n as u64;
+        let frame = self.incoming(n, &p, false);
         for f in targets.iter() {
-            self.offer(hw, dma, f, n, &p, false);
+            self.offer(hw, dma, f, &frame);
+        }
+    }
+
+    /// What every destination of the frame in scratch A shares: RSS is
+    /// device-wide, so the L3 walk and the hash are done once per frame.
+    fn incoming<'p>(&self, len: usize, p: &'p Parsed, looped_back: bool) -> Incoming<'p> {
+        let l3 = p.l3(&self.scratch.a[..len]);
+        let (hash, rss_type) = self.rss.frame_hash(&l3).unwrap_or((0, 0));
+        Incoming {
+            len,
+            p,
+            hash,
+            pkt_info: rss_type | rss::packet_type(&l3),
+            looped_back,
         }
     }
 
@@ -514,12 +530,11 @@ impl<const N: usize> Device<N> {
         hw: &HostInterface,
         dma: &mut (impl Dma + ?Sized),
         f: usize,
-        len: usize,
-        p: &Parsed,
-        looped_back: bool,
+        frame: &Incoming,
     ) {
+        let (len, p) = (frame.len, frame.p);
         self.dp(f).counters.rx_offered += 1;
-        match self.receive_into(hw, dma, f, len, p, looped_back) {
+        match self.receive_into(hw, dma, f, frame) {
             Ok(()) => {
                 let c = &mut self.dp(f).counters;
                 c.rx_packets += 1;
@@ -550,10 +565,9 @@ impl<const N: usize> Device<N> {
         hw: &HostInterface,
         dma: &mut (impl Dma + ?Sized),
         f: usize,
-        len: usize,
-        p: &Parsed,
-        looped_back: bool,
+        frame: &Incoming,
     ) -> Result<(), DropReason> {
+        let (len, p) = (frame.len, frame.p);
         let outer = p.outer();
         let mut strip = false;
         let mut report_vlan = None;
@@ -588,12 +602,10 @@ impl<const N: usize> Device<N> {
             return Err(DropReason::Mtu);
         }
         let queues = self.queues_of(f) as u32;
-        let l3 = p.l3(&self.scratch.a[..len]);
-        let (hash, rss_type) = rss::hash(&self.rss_key, &l3).unwrap_or((0, 0));
-        let q = if rss_type == 0 {
+        let q = if frame.pkt_info & RSS_TYPE_MASK == 0 {
             0
         } else {
-            rss::queue_for(hash, queues)
+            rss::queue_for(frame.hash, queues)
         } as usize;
         let regs = &hw.function[f].queues[q];
         if !strip && outer.is_some() && regs.rxdctl.get() & RXDCTL_VME != 0 {
@@ -601,10 +613,10 @@ impl<const N: usize> Device<N> {
             report_vlan = outer.map(|t| t.tci);
         }
         let meta = RxMeta {
-            pkt_info: rss_type | rss::packet_type(&l3),
-            rss_hash: hash,
+            pkt_info: frame.pkt_info,
+            rss_hash: frame.hash,
             vlan: report_vlan,
-            looped_back,
+            looped_back: frame.looped_back,
         };
         let win = Window::of(&hw.function[f]);
         let (buf, blen) = if strip {
@@ -783,8 +795,11 @@ impl<const N: usize> Device<N> {
                     & 0xf_ffff_ffff;
                 block.gotc_lsb.set(gotc as u32);
                 block.gotc_msb.set((gotc >> 32) as u32);
-                for g in local.iter() {
-                    self.offer(hw, dma, g, len, &p, true);
+                if !local.is_empty() {
+                    let frame = self.incoming(len, &p, true);
+                    for g in local.iter() {
+                        self.offer(hw, dma, g, &frame);
+                    }
                 }
                 if to_wire {
                     self.send_to_wire(uplink, len);
@@ -865,10 +880,11 @@ impl<const N: usize> Device<N> {
         if self.bridge == crate::admin::BridgeMode::Vepa {
             return (PoolSet::EMPTY, true);
         }
-        let mut local = self.classifier.candidates(&p.dst, false);
-        let to_wire = p.dst.is_multicast() || self.classifier.owners(&p.dst).is_empty();
+        let t = self.classifier.lookup(&p.dst, false);
+        let mut local = *t.set;
         local.remove(from);
-        (local, to_wire)
+        // Only a unicast address a function owns stays off the wire.
+        (local, !t.owned)
     }
 
     fn send_to_wire(&mut self, uplink: &mut (impl Uplink + ?Sized), len: usize) {
@@ -888,9 +904,9 @@ impl<const N: usize> Device<N> {
         self.classifier_dirty = false;
         let c = &mut self.classifier;
         c.clear();
-        c.default_pool = Some(0);
+        c.set_default_pool(Some(0));
         c.broadcast.insert(0);
-        c.all_multicast.insert(0);
+        c.add_all_multicast(0);
         if let Some(mac) = self.pf_mac {
             c.add_unicast(mac, 0);
         }
@@ -917,11 +933,12 @@ impl<const N: usize> Device<N> {
                 }
             }
             if vf.oper.xcast >= AllMulti {
-                c.all_multicast.insert(f);
+                c.add_all_multicast(f);
             }
             if vf.oper.xcast == Promisc {
-                c.promiscuous.insert(f);
+                c.add_promiscuous(f);
             }
         }
+        c.seal();
     }
 }

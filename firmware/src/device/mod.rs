@@ -103,7 +103,8 @@ pub struct Device<const N: usize> {
     enabled: u16,
     uplink_up: bool,
     bridge: BridgeMode,
-    rss_key: [u8; RSS_KEY_BYTES],
+    /// RSS (Toeplitz) tables for the device-wide key.
+    rss: crate::rss::Toeplitz,
     event_seen: u32,
     sriov_done: u32,
     pcie_error_done: u32,
@@ -121,6 +122,9 @@ pub struct Device<const N: usize> {
     dp_vf: [FunctionDp; N],
     uplink: PortCounters,
     tx_doorbell_seen: u32,
+    /// Functions whose Tx queues have work (a doorbell, or a burst or the
+    /// rate limit left some).
+    tx_pending: crate::classifier::PoolSet,
     scratch: Scratch,
     shutdown: bool,
     /// The time the current poll was given.
@@ -153,7 +157,7 @@ impl<const N: usize> Device<N> {
             enabled: 0,
             uplink_up: true,
             bridge: BridgeMode::Veb,
-            rss_key: DEFAULT_RSS_KEY,
+            rss: crate::rss::Toeplitz::new(&DEFAULT_RSS_KEY),
             event_seen: 0,
             sriov_done: 0,
             pcie_error_done: 0,
@@ -179,6 +183,7 @@ impl<const N: usize> Device<N> {
             dp_vf: [FunctionDp::NEW; N],
             uplink: PortCounters::ZERO,
             tx_doorbell_seen: 0,
+            tx_pending: crate::classifier::PoolSet::EMPTY,
             scratch: Scratch {
                 a: [0; dataplane::BUF],
                 b: [0; dataplane::BUF],
@@ -392,6 +397,7 @@ impl<const N: usize> Device<N> {
             vf.lifecycle = vf::Lifecycle::AwaitingReset;
             vf.mailbox = Default::default();
             self.dp_vf[i] = FunctionDp::NEW;
+            self.tx_pending.remove(i + 1);
             // A reset requested before the VF existed is moot.
             let slot = &hw.vf[i];
             let p = &mut self.progress[i];
@@ -588,7 +594,7 @@ impl<const N: usize> Device<N> {
         let mut ctx = Context {
             pools: &mut self.pools,
             queue_pairs: u32::from(self.caps.queue_pairs_per_vf),
-            rss_key: &self.rss_key,
+            rss_key: self.rss.key(),
             vf: i as u16,
         };
         let out = mailbox::handle(&mut self.vfs[i], &mut ctx, msg, len);

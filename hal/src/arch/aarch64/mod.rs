@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod exception;
+pub mod free_ram;
 pub mod gic;
 pub mod mmu;
 pub mod pmu;

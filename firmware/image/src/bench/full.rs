@@ -1,0 +1,438 @@
+//! The full data path, descriptors and DMA included: the real `Device`
+//! serving a host-interface window in RAM, with this module playing the
+//! hardware model and the host drivers (SR-IOV enable, each VF's reset and
+//! MAC over the mailbox, rings in host memory).
+//!
+//! What one measurement covers is one or two `Device::poll` calls: the
+//! doorbell scan, Tx descriptor reads and write-backs, the frame's copy out
+//! of host memory (VF Tx) or from the uplink (wire Rx), parse, classify,
+//! per-destination filters, RSS, Rx descriptor read, the frame's DMA into
+//! the host buffer, the write-back, and the counters. The poll's fixed cost
+//! is spread over the burst, as it is when serving.
+//!
+//! Table sizes are what the real control plane can hold: one MAC per VF
+//! ("small"), or every MAC filter the board has plus every VF's multicast
+//! hashes ("full"). The decision rows show flatness up to 4096 entries.
+
+use super::{BURST, report, unicast_mac, write_frame};
+use crate::mapped::MappedDma;
+use firmware::device::Device;
+use firmware::mac::Mac;
+use hal::arch::pmu::{InstructionCounter, without_interrupts};
+use hal::board::capacities::{MAC_FILTERS, TOTAL_VFS};
+use hal::chip::{HOST_MEMORY_BUS_BASE, HostInterface, REGISTERS_SIZE, SRIOV_CTRL};
+use hal::ixgbe::desc::{
+    SIZE as DESC, TX_CMD_DEXT, TX_CMD_EOP, TX_CMD_IFCS, TX_CMD_RS, TX_DTYP_DATA,
+};
+use hal::ixgbe::mbx::{self, ACK};
+use hal::ixgbe::queuereg::{RXDCTL_ENABLE, TXDCTL_ENABLE};
+use hal::port::{Dma, Uplink};
+use tock_registers::interfaces::{Readable, Writeable};
+
+type Dev = Device<TOTAL_VFS>;
+
+/// Descriptors per ring: a burst fits with room to spare.
+const RING: u32 = 128;
+/// Host memory per function (its IOMMU window).
+const REGION: usize = 16 * 1024;
+// Per queue pair: Rx ring, Tx ring; then one Rx buffer the Rx descriptors
+// share, and the Tx frames.
+const RX_RING_AT: usize = 0;
+const TX_RING_AT: usize = 2 * RING as usize * DESC;
+const RX_BUF_AT: usize = 4 * RING as usize * DESC;
+const TX_FRAMES_AT: usize = RX_BUF_AT + 2048;
+const FRAME: usize = 64;
+const QUEUES: usize = 2;
+const _: () = assert!(TX_FRAMES_AT + BURST * FRAME <= REGION);
+const FUNCTIONS: usize = TOTAL_VFS + 1;
+
+/// Bytes of host memory the bench's functions use.
+const HOST_BYTES: usize = FUNCTIONS * REGION;
+
+/// The physical port: hands out a burst, counts what is sent.
+struct BurstUplink {
+    frames: [[u8; FRAME]; BURST],
+    next: usize,
+    end: usize,
+    sent: u32,
+}
+
+impl Uplink for BurstUplink {
+    fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if self.next == self.end {
+            return None;
+        }
+        let f = &self.frames[self.next];
+        self.next += 1;
+        buf[..FRAME].copy_from_slice(f);
+        Some(FRAME)
+    }
+    fn transmit(&mut self, _frame: &[u8]) -> bool {
+        self.sent += 1;
+        true
+    }
+    fn link_up(&self) -> bool {
+        true
+    }
+}
+
+/// The host side: writes what the hardware model and the drivers would.
+struct Host {
+    hw: &'static HostInterface,
+    /// Core address of host memory (bus address HOST_MEMORY_BUS_BASE).
+    memory: usize,
+    dma: MappedDma,
+    uplink: BurstUplink,
+    now_ns: u64,
+    /// Unicast (MAC, function) pairs installed, in order.
+    macs: heapless::Vec<(Mac, usize), { MAC_FILTERS }>,
+    /// Multicast hashes installed.
+    mc_hashes: usize,
+    pf_programmed: bool,
+}
+
+fn bus(f: usize, off: usize) -> u64 {
+    HOST_MEMORY_BUS_BASE + (f * REGION + off) as u64
+}
+
+/// The host's own writes to its memory (as the device would see them).
+fn host_write(host: &Host, addr: u64, data: &[u8]) {
+    // SAFETY: the same memory `host.dma` covers, on this one core.
+    let _ = unsafe { MappedDma::new(host.memory, HOST_BYTES as u64) }.write(addr, data);
+}
+
+fn desc_bytes(w: [u32; 4]) -> [u8; DESC] {
+    let mut b = [0u8; DESC];
+    for (i, x) in w.iter().enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+impl Host {
+    fn poll(&mut self, dev: &mut Dev) {
+        self.now_ns += 1_000_000;
+        dev.poll(self.hw, &mut self.dma, &mut self.uplink, self.now_ns);
+    }
+
+    fn kick(&self) {
+        let g = &self.hw.global;
+        g.event_seq.set(g.event_seq.get().wrapping_add(1));
+    }
+
+    /// Sets NumVFs and VF Enable, as config space would.
+    fn set_vfs(&mut self, dev: &mut Dev, n: usize) {
+        let g = &self.hw.global;
+        g.sriov_ctrl
+            .write(SRIOV_CTRL::NUM_VFS.val(n as u32) + SRIOV_CTRL::VF_ENABLE.val(u32::from(n > 0)));
+        g.sriov_seq.set(g.sriov_seq.get().wrapping_add(1));
+        self.kick();
+        self.poll(dev);
+    }
+
+    /// One mailbox exchange for VF `i`; the reply's word 0.
+    fn mailbox(&mut self, dev: &mut Dev, i: usize, msg: &[u32]) -> u32 {
+        let slot = &self.hw.vf[i];
+        for (r, w) in slot.request.iter().zip(msg) {
+            r.set(*w);
+        }
+        slot.req_len.set(msg.len() as u32);
+        let seq = slot.reply_seq.get();
+        slot.req_seq.set(slot.req_seq.get().wrapping_add(1));
+        self.kick();
+        self.poll(dev);
+        let word0 = if slot.reply_seq.get() != seq {
+            slot.reply[0].get()
+        } else {
+            0
+        };
+        // The VF read it: ACK.
+        slot.vf_ack_seq.set(slot.vf_ack_seq.get().wrapping_add(1));
+        self.kick();
+        self.poll(dev);
+        word0
+    }
+
+    /// Enables `vfs` VFs; each resets and takes its MAC; with `full`, the
+    /// MAC filters are filled with MAC-VLANs and each VF adds its share of
+    /// multicast hashes. Programs every function's window and queues.
+    fn configure(&mut self, dev: &mut Dev, vfs: usize, full: bool) -> Result<(), &'static str> {
+        self.set_vfs(dev, 0);
+        self.set_vfs(dev, vfs);
+        if usize::from(dev.enabled_vfs()) != vfs {
+            return Err("the device did not enable the VFs");
+        }
+        self.macs.clear();
+        self.mc_hashes = 0;
+        for i in 0..vfs {
+            self.mailbox(dev, i, &[mbx::VF_RESET]);
+            let mac = unicast_mac(i);
+            let (lo, hi) = mac.to_words();
+            if self.mailbox(dev, i, &[mbx::SET_MAC_ADDR, lo, hi]) & ACK == 0 {
+                return Err("SET_MAC_ADDR refused");
+            }
+            let _ = self.macs.push((mac, 1 + i));
+        }
+        if full {
+            // MAC-VLANs round-robin over the VFs until the pool says no
+            // (each VF numbers its list from 1: the round, plus one).
+            'fill: for round in 0..firmware::vf::MAX_MACVLANS_PER_VF {
+                for i in 0..vfs {
+                    if self.macs.is_full() {
+                        break 'fill;
+                    }
+                    let mac = unicast_mac(0x10_0000 + round * TOTAL_VFS + i);
+                    let (lo, hi) = mac.to_words();
+                    let word0 = mbx::SET_MACVLAN | (round as u32 + 1) << mbx::MSGINFO_SHIFT;
+                    if self.mailbox(dev, i, &[word0, lo, hi]) & ACK == 0 {
+                        break 'fill;
+                    }
+                    let _ = self.macs.push((mac, 1 + i));
+                }
+            }
+            // Multicast hashes: the most one message carries, per VF,
+            // spread over the 4096-entry table.
+            let n = mbx::MAX_MULTICAST_HASHES;
+            for i in 0..vfs {
+                let mut msg = [0u32; 1 + mbx::MAX_MULTICAST_HASHES / 2];
+                msg[0] = mbx::SET_MULTICAST | (n as u32) << mbx::MSGINFO_SHIFT;
+                for j in 0..n {
+                    let h = ((i * n + j) * 4096 / (vfs * n)) as u32 & 0xfff;
+                    msg[1 + j / 2] |= h << (16 * (j % 2));
+                }
+                if self.mailbox(dev, i, &msg) & ACK != 0 {
+                    self.mc_hashes += n;
+                }
+            }
+        }
+        // The PF's queues once (its ring state lives on across SR-IOV
+        // changes); the VFs' every time (enabling them starts at head 0).
+        if !self.pf_programmed {
+            self.program_function(0);
+            self.pf_programmed = true;
+        }
+        for f in 1..=vfs {
+            self.program_function(f);
+        }
+        // One poll to apply what changed (the classifier is rebuilt).
+        self.poll(dev);
+        Ok(())
+    }
+
+    /// The driver's part: window, rings, buffers; queues enabled.
+    fn program_function(&self, f: usize) {
+        let b = &self.hw.function[f];
+        let base = bus(f, 0);
+        b.dma_base_lo.set(base as u32);
+        b.dma_base_hi.set((base >> 32) as u32);
+        b.dma_size.set(REGION as u32);
+        for (q, regs) in b.queues.iter().take(QUEUES).enumerate() {
+            let rx = bus(f, RX_RING_AT + q * RING as usize * DESC);
+            let tx = bus(f, TX_RING_AT + q * RING as usize * DESC);
+            regs.rxdctl.set(0);
+            regs.txdctl.set(0);
+            regs.rdbal.set(rx as u32);
+            regs.rdbah.set((rx >> 32) as u32);
+            regs.rdlen.set(RING * DESC as u32);
+            regs.srrctl.set(2);
+            regs.tdbal.set(tx as u32);
+            regs.tdbah.set((tx >> 32) as u32);
+            regs.tdlen.set(RING * DESC as u32);
+            // Enabling resets the heads (the firmware notices on first use).
+            regs.rdh.set(0);
+            regs.tdh.set(0);
+            regs.rdt.set(0);
+            regs.tdt.set(0);
+            regs.rxdctl.set(RXDCTL_ENABLE);
+            regs.txdctl.set(TXDCTL_ENABLE);
+        }
+    }
+
+    /// Posts every Rx buffer of the first `functions` functions again (the
+    /// driver's refill, outside the measurement).
+    fn refill_rx(&self, functions: usize) {
+        for f in 0..functions {
+            for (q, regs) in self.hw.function[f].queues.iter().take(QUEUES).enumerate() {
+                let ring = bus(f, RX_RING_AT + q * RING as usize * DESC);
+                let buf = bus(f, RX_BUF_AT);
+                for d in 0..RING as u64 {
+                    let w = [buf as u32, (buf >> 32) as u32, 0, 0];
+                    host_write(self, ring + d * DESC as u64, &desc_bytes(w));
+                }
+                regs.rdt.set((regs.rdh.get() + RING - 1) % RING);
+            }
+        }
+    }
+
+    /// Queues a burst on function `f`'s Tx queue 0 and rings the doorbell.
+    fn post_tx(&self, f: usize, frames: &[[u8; FRAME]; BURST]) {
+        let regs = &self.hw.function[f].queues[0];
+        let ring = bus(f, TX_RING_AT);
+        let mut tail = regs.tdh.get();
+        for (k, frame) in frames.iter().enumerate() {
+            let at = bus(f, TX_FRAMES_AT + k * FRAME);
+            host_write(self, at, frame);
+            let cmd = TX_CMD_DEXT | TX_DTYP_DATA | TX_CMD_EOP | TX_CMD_IFCS | TX_CMD_RS;
+            let w = [at as u32, (at >> 32) as u32, cmd | FRAME as u32, 0];
+            host_write(self, ring + u64::from(tail) * DESC as u64, &desc_bytes(w));
+            tail = (tail + 1) % RING;
+        }
+        regs.tdt.set(tail);
+        let b = &self.hw.function[f];
+        b.tx_doorbell_seq
+            .set(b.tx_doorbell_seq.get().wrapping_add(1));
+        let g = &self.hw.global;
+        g.tx_doorbell_seq
+            .set(g.tx_doorbell_seq.get().wrapping_add(1));
+    }
+}
+
+/// Frames received by the first `functions` functions, all told.
+fn received(dev: &Dev, functions: usize) -> u64 {
+    (0..functions)
+        .filter_map(|f| dev.port_counters(f))
+        .map(|c| c.rx_packets)
+        .sum()
+}
+
+/// Polls until the burst is through (at most `polls`), counting the
+/// instructions; per frame.
+fn measure_polls(
+    pmu: &InstructionCounter,
+    host: &mut Host,
+    dev: &mut Dev,
+    polls: usize,
+    done: impl Fn(&Host, &Dev) -> bool,
+) -> u64 {
+    without_interrupts(|| {
+        let before = pmu.read();
+        for _ in 0..polls {
+            host.poll(dev);
+            if done(host, dev) {
+                break;
+            }
+        }
+        (pmu.read() - before) / BURST as u64
+    })
+}
+
+pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> {
+    // The window's registers, then host memory, in the RAM past the image
+    // (not static: every image would carry them).
+    let (free, free_len) = hal::arch::free_ram::take().ok_or("free RAM already taken")?;
+    if free_len < REGISTERS_SIZE + HOST_BYTES {
+        return Err("not enough free RAM for the window and host memory");
+    }
+    // SAFETY: free RAM is mapped, page-aligned, and ours alone (`take`);
+    // zeroed before it is laid out as the register part of the window.
+    let hw: &'static HostInterface = unsafe {
+        core::ptr::write_bytes(free as *mut u8, 0, REGISTERS_SIZE + HOST_BYTES);
+        &*(free as *const HostInterface)
+    };
+    let memory = free + REGISTERS_SIZE;
+    dev.attach(hw);
+    let mut host = Host {
+        hw,
+        memory,
+        // SAFETY: host memory, used as nothing else from here on.
+        dma: unsafe { MappedDma::new(memory, HOST_BYTES as u64) },
+        uplink: BurstUplink {
+            frames: [[0; FRAME]; BURST],
+            next: 0,
+            end: 0,
+            sent: 0,
+        },
+        now_ns: 0,
+        macs: heapless::Vec::new(),
+        mc_hashes: 0,
+        pf_programmed: false,
+    };
+    // A Tx queue sends up to 32 frames per poll.
+    let tx_polls = 4;
+    for vfs in [8, 64, 256] {
+        if vfs > TOTAL_VFS {
+            continue;
+        }
+        for full in [false, true] {
+            host.configure(dev, vfs, full)?;
+            let entries = host.macs.len() + host.mc_hashes;
+            let functions = vfs + 1;
+            let sender = 1;
+            let sender_mac = unicast_mac(0);
+
+            // Idle: a poll with nothing to do (per poll, not per frame).
+            let idle = without_interrupts(|| {
+                let before = pmu.read();
+                host.poll(dev);
+                pmu.read() - before
+            });
+            report("idle-poll", entries, vfs, 0, idle);
+
+            // Wire → VF: unicast spread over the whole table.
+            for (k, f) in host.uplink.frames.iter_mut().enumerate() {
+                let (dst, _) = host.macs[k * host.macs.len() / BURST];
+                write_frame(f, dst, Mac([0x02, 0xee, 0, 0, 0, 1]), k);
+            }
+            host.refill_rx(functions);
+            let before = received(dev, functions);
+            (host.uplink.next, host.uplink.end) = (0, BURST);
+            let n = measure_polls(pmu, &mut host, dev, 1, |_, _| true);
+            if received(dev, functions) - before != BURST as u64 {
+                return Err("uplink to VF: not every frame reached its VF's ring");
+            }
+            report("uplink-to-vf", entries, vfs, 1, n);
+
+            // Wire → everyone: broadcast to the PF and every VF.
+            for (k, f) in host.uplink.frames.iter_mut().enumerate() {
+                write_frame(f, Mac::BROADCAST, Mac([0x02, 0xee, 0, 0, 0, 1]), k);
+            }
+            host.refill_rx(functions);
+            let before = received(dev, functions);
+            (host.uplink.next, host.uplink.end) = (0, BURST);
+            let n = measure_polls(pmu, &mut host, dev, 1, |_, _| true);
+            if received(dev, functions) - before != (BURST * functions) as u64 {
+                return Err("uplink broadcast: not every function got every frame");
+            }
+            report("uplink-broadcast", entries, vfs, functions, n);
+
+            // VF → wire: to an address no function owns.
+            let mut frames = [[0u8; FRAME]; BURST];
+            for (k, f) in frames.iter_mut().enumerate() {
+                write_frame(f, Mac([0x02, 0xdd, 0, 0, 0, k as u8]), sender_mac, k);
+            }
+            host.post_tx(sender, &frames);
+            let sent = host.uplink.sent;
+            let n = measure_polls(pmu, &mut host, dev, tx_polls, |h, _| {
+                h.uplink.sent - sent == BURST as u32
+            });
+            if host.uplink.sent - sent != BURST as u32 {
+                return Err("VF to uplink: not every frame reached the wire");
+            }
+            report("vf-to-uplink", entries, vfs, 1, n);
+
+            // VF → VF: to the other VFs' addresses, spread over the table.
+            let others: heapless::Vec<Mac, { MAC_FILTERS }> = host
+                .macs
+                .iter()
+                .filter(|(_, f)| *f != sender)
+                .map(|(m, _)| *m)
+                .collect();
+            for (k, f) in frames.iter_mut().enumerate() {
+                write_frame(f, others[k * others.len() / BURST], sender_mac, k);
+            }
+            host.refill_rx(functions);
+            host.post_tx(sender, &frames);
+            let before = received(dev, functions);
+            let n = measure_polls(pmu, &mut host, dev, tx_polls, |_, d| {
+                received(d, functions) - before == BURST as u64
+            });
+            if received(dev, functions) - before != BURST as u64 {
+                return Err("VF to VF: not every frame reached its VF's ring");
+            }
+            report("vf-to-vf", entries, vfs, 1, n);
+        }
+    }
+    // Leave the device as a boot would find it.
+    host.set_vfs(dev, 0);
+    Ok(())
+}
