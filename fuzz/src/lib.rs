@@ -190,9 +190,7 @@ impl Rig {
             &qr.tdlen, &qr.tdt, &qr.txdctl,
         ];
         r[reg % r.len()].set(value);
-        let b = &self.hw().function[f % (usize::from(VFS) + 1)];
-        bump(&b.tx_doorbell_seq);
-        bump(&self.hw().global.tx_doorbell_seq);
+        hal::chip::ring_tx_doorbell(self.hw(), f % (usize::from(VFS) + 1));
         self.poll();
     }
 

@@ -15,13 +15,14 @@
 //! Field ownership is in each field's name block: `fw` = written by the
 //! firmware, `hw` = written by the hardware (model), read by the firmware.
 
+use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::registers::ReadWrite;
 use tock_registers::{register_bitfields, register_structs};
 
 /// `magic` once the firmware has initialised the window: "SRIV".
 pub const WINDOW_MAGIC: u32 = 0x5352_4956;
 /// Bumped on any incompatible change of this layout.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// VF slots in the window (PCIe's limit with ARI); boards enable fewer.
 pub const MAX_VFS: usize = 256;
 /// Words in an admin request or response.
@@ -38,6 +39,10 @@ pub const REGISTERS_SIZE: usize = 0x8_0000;
 /// window offset `REGISTERS_SIZE + x` (under QEMU; on silicon the PCIe
 /// endpoint's DMA engine reaches real host memory).
 pub const HOST_MEMORY_BUS_BASE: u64 = 0x1_0000_0000;
+/// Functions per Tx doorbell group ([`Global::tx_doorbell_group_seq`]).
+pub const DOORBELL_GROUP: usize = 32;
+/// Tx doorbell groups.
+pub const DOORBELL_GROUPS: usize = MAX_FUNCTIONS.div_ceil(DOORBELL_GROUP);
 /// Bytes of host memory per function's IOMMU window.
 pub const DMA_WINDOW_SIZE: u64 = 1 << 20;
 
@@ -105,7 +110,11 @@ register_structs! {
         /// hw: bumped on every Tx tail write of any function (the summary
         /// doorbell; each function's block has its own).
         (0x054 => pub tx_doorbell_seq: ReadWrite<u32>),
-        (0x058 => _reserved_hw),
+        /// hw: bumped on every Tx tail write of a function in group g
+        /// (functions 32g..32g+31), so the firmware looks at one group's
+        /// functions rather than all of them.
+        (0x058 => pub tx_doorbell_group_seq: [ReadWrite<u32>; DOORBELL_GROUPS]),
+        (0x07c => _reserved_hw),
         (0x100 => @END),
     }
 }
@@ -320,6 +329,18 @@ impl MailboxViolation {
         .into_iter()
         .find(|e| *e as u32 == code)
     }
+}
+
+/// The hardware's side of a Tx tail write by function `f`: its doorbell,
+/// its group's, then the summary, in that order (the firmware reads them
+/// the other way round). For the hardware model and test rigs; the
+/// firmware never calls it.
+pub fn ring_tx_doorbell(hw: &HostInterface, f: usize) {
+    let bump = |r: &ReadWrite<u32>| r.set(r.get().wrapping_add(1));
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    bump(&hw.function[f].tx_doorbell_seq);
+    bump(&hw.global.tx_doorbell_group_seq[f / DOORBELL_GROUP]);
+    bump(&hw.global.tx_doorbell_seq);
 }
 
 #[cfg(test)]

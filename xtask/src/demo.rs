@@ -104,27 +104,65 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
     })
 }
 
-/// Wall-clock mailbox round trips against the firmware under QEMU (the
-/// control-plane timing docs/performance.md quotes). Messages are spaced
-/// 2 ms apart: the firmware's rate limit is 2000/s.
-fn mailbox_timing(dev: &mut CoSim, vf: &mut VfDriver) -> Result<()> {
-    const ROUNDS: usize = 20;
-    step("mailbox round trips (VF 0, GET_QUEUES, wall clock)");
-    let mut times = Vec::with_capacity(ROUNDS);
-    for _ in 0..ROUNDS {
+/// "N runs: min, median, max" of some wall-clock times.
+fn spread(times: &mut [Duration]) -> String {
+    times.sort();
+    format!(
+        "{} runs: min {:.1?}, median {:.1?}, max {:.1?}",
+        times.len(),
+        times[0],
+        times[times.len() / 2],
+        times[times.len() - 1]
+    )
+}
+
+/// Wall-clock control-plane timings against the firmware under QEMU (the
+/// figures docs/performance.md quotes): mailbox round trips, the VF reset
+/// handshake, and FLR with the VF brought back up. Messages are spaced
+/// 2 ms apart (the firmware's rate limit is 2000/s), resets 50 ms apart
+/// (more than 64 a second quarantines a VF).
+fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Result<()> {
+    let vf_err = |e: sim_tests::drivers::vf::VfError| anyhow::anyhow!("control timing: {e}");
+    step("control-plane timings (VF 0, wall clock)");
+    let mut times = Vec::new();
+    for _ in 0..20 {
         dev.delay_us(2_000);
         let t = Instant::now();
-        vf.get_queues(dev)
-            .map_err(|e| anyhow::anyhow!("mailbox timing: {e}"))?;
+        vf.get_queues(dev).map_err(vf_err)?;
         times.push(t.elapsed());
     }
-    times.sort();
     eprintln!(
-        "    {ROUNDS} round trips: min {:.1?}, median {:.1?}, max {:.1?}",
-        times[0],
-        times[ROUNDS / 2],
-        times[ROUNDS - 1]
+        "    mailbox round trip (GET_QUEUES): {}",
+        spread(&mut times)
     );
+    times.clear();
+    for _ in 0..5 {
+        dev.delay_us(50_000);
+        let t = Instant::now();
+        vf.reset(dev).map_err(vf_err)?;
+        times.push(t.elapsed());
+    }
+    eprintln!(
+        "    VF reset handshake (VFCTRL.RST to the VF_RESET reply; ixgbevf waits 10 ms in it): {}",
+        spread(&mut times)
+    );
+    let mut back = Vec::new();
+    times.clear();
+    for _ in 0..3 {
+        dev.delay_us(50_000);
+        let t = Instant::now();
+        pf.flr(dev, vf.rid)
+            .map_err(|e| anyhow::anyhow!("control timing: FLR: {e}"))?;
+        times.push(t.elapsed());
+        let t = Instant::now();
+        vf.bring_up(dev).map_err(vf_err)?;
+        back.push(t.elapsed());
+    }
+    eprintln!(
+        "    FLR (the spec's 100 ms wait, then config space answers): {}",
+        spread(&mut times)
+    );
+    eprintln!("    VF driver back up after FLR: {}", spread(&mut back));
     Ok(())
 }
 
@@ -205,7 +243,7 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     };
 
     if let Some(vf) = vfs.first_mut() {
-        mailbox_timing(dev, vf)?;
+        control_timing(dev, &mut pf, vf)?;
     }
 
     let events = pf.events(dev);

@@ -17,7 +17,7 @@ use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
 use crate::rss;
 use crate::vf::LinkState;
 use core::sync::atomic::{Ordering, fence};
-use hal::chip::{FunctionBlock, HostInterface, MAX_QUEUES, QueueRegs};
+use hal::chip::{DOORBELL_GROUP, FunctionBlock, HostInterface, MAX_QUEUES, QueueRegs};
 use hal::ixgbe::desc::*;
 use hal::ixgbe::queuereg::{RXDCTL_ENABLE, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, TXDCTL_ENABLE};
 use hal::port::{Dma, Uplink};
@@ -450,16 +450,27 @@ impl<const N: usize> Device<N> {
         if self.classifier_dirty {
             self.rebuild_classifier();
         }
-        // Tx doorbells: find the functions that rang.
-        let seq = hw.global.tx_doorbell_seq.get();
+        // Tx doorbells: the summary, then the groups that moved, then the
+        // functions in those groups (not every function on every doorbell).
+        let g = &hw.global;
+        let seq = g.tx_doorbell_seq.get();
         if seq != self.tx_doorbell_seen {
             self.tx_doorbell_seen = seq;
-            for f in 0..=usize::from(self.enabled) {
-                let s = hw.function[f].tx_doorbell_seq.get();
-                let dp = self.dp(f);
-                if s != dp.tx_doorbell_seen {
-                    dp.tx_doorbell_seen = s;
-                    self.tx_pending.insert(f);
+            let functions = usize::from(self.enabled) + 1;
+            for group in 0..functions.div_ceil(DOORBELL_GROUP) {
+                let gs = g.tx_doorbell_group_seq[group].get();
+                if gs == self.tx_group_seen[group] {
+                    continue;
+                }
+                self.tx_group_seen[group] = gs;
+                let first = group * DOORBELL_GROUP;
+                for f in first..functions.min(first + DOORBELL_GROUP) {
+                    let s = hw.function[f].tx_doorbell_seq.get();
+                    let dp = self.dp(f);
+                    if s != dp.tx_doorbell_seen {
+                        dp.tx_doorbell_seen = s;
+                        self.tx_pending.insert(f);
+                    }
                 }
             }
         }

@@ -122,6 +122,7 @@ pub struct Device<const N: usize> {
     dp_vf: [FunctionDp; N],
     uplink: PortCounters,
     tx_doorbell_seen: u32,
+    tx_group_seen: [u32; hal::chip::DOORBELL_GROUPS],
     /// Functions whose Tx queues have work (a doorbell, or a burst or the
     /// rate limit left some).
     tx_pending: crate::classifier::PoolSet,
@@ -183,6 +184,7 @@ impl<const N: usize> Device<N> {
             dp_vf: [FunctionDp::NEW; N],
             uplink: PortCounters::ZERO,
             tx_doorbell_seen: 0,
+            tx_group_seen: [0; hal::chip::DOORBELL_GROUPS],
             tx_pending: crate::classifier::PoolSet::EMPTY,
             scratch: Scratch {
                 a: [0; dataplane::BUF],

@@ -226,7 +226,6 @@ impl Model {
             return true;
         }
         let window = Rc::clone(&self.window);
-        let g = &window.regs().global;
         let b = &window.regs().function[f];
         let q = &b.queues[((off & 0xfff) / 0x40) as usize];
         match (off & 0xf000, off & 0x3f) {
@@ -244,11 +243,7 @@ impl Model {
             (0x2000, 0x08) => q.tdlen.set(v & 0xf_ff80),
             (0x2000, 0x18) => {
                 q.tdt.set(v & 0xffff);
-                fence(Ordering::Release);
-                b.tx_doorbell_seq
-                    .set(b.tx_doorbell_seq.get().wrapping_add(1));
-                g.tx_doorbell_seq
-                    .set(g.tx_doorbell_seq.get().wrapping_add(1));
+                hal::chip::ring_tx_doorbell(window.regs(), f);
             }
             (0x2000, 0x28) => q.txdctl.set(v & !TXDCTL_SWFLSH),
             // Head write-back is not supported: drivers write 0.
