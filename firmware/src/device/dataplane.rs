@@ -36,6 +36,9 @@ pub const MAX_DESC_PER_FRAME: usize = 40;
 pub const MAX_RING: u32 = 8192;
 
 /// Two frame buffers: the frame, and the frame with a tag added/removed.
+/// Aligned (and BUF a multiple of 8) so that copies into and out of them
+/// move words, not bytes, when the other side is aligned too.
+#[repr(C, align(64))]
 pub struct Scratch {
     pub a: [u8; BUF],
     pub b: [u8; BUF],
@@ -781,11 +784,7 @@ impl<const N: usize> Device<N> {
                     }
                 }
             }
-            Ok(len) => {
-                let Ok(p) = frame::parse(&self.scratch.a[..len]) else {
-                    self.dp(f).counters.drop_tx(DropReason::BadVlanHeader);
-                    return;
-                };
+            Ok((len, p)) => {
                 let (local, to_wire) = self.destinations(f, &p);
                 if local.is_empty() && !to_wire {
                     // Unicast to the sender's own address.
@@ -820,13 +819,14 @@ impl<const N: usize> Device<N> {
     }
 
     /// Anti-spoof, descriptor VLAN insertion, port VLAN insertion. The
-    /// frame ends in scratch A; returns its length.
+    /// frame ends in scratch A; returns its length and how it parses (the
+    /// frame is parsed once, again only if a port VLAN tag went in).
     fn egress_policy(
         &mut self,
         f: usize,
         len: usize,
         desc_tag: Option<u16>,
-    ) -> Result<usize, DropReason> {
+    ) -> Result<(usize, Parsed), DropReason> {
         let mut len = len;
         if let Some(tci) = desc_tag {
             let tag = Tag {
@@ -840,7 +840,7 @@ impl<const N: usize> Device<N> {
         }
         let p = frame::parse(self.frame(Buf::A, len)).map_err(parse_drop)?;
         if f == 0 {
-            return Ok(len);
+            return Ok((len, p));
         }
         let vf = &self.vfs[f - 1];
         if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
@@ -870,7 +870,10 @@ impl<const N: usize> Device<N> {
                 let m = frame::insert_tag(&self.scratch.a[..len], tag, &mut self.scratch.b)
                     .ok_or(DropReason::Oversize)?;
                 self.scratch.a[..m].copy_from_slice(&self.scratch.b[..m]);
-                len = m;
+                // A third tag does not parse: the frame had two already.
+                let p =
+                    frame::parse(&self.scratch.a[..m]).map_err(|_| DropReason::BadVlanHeader)?;
+                return Ok((m, p));
             }
             None => {
                 if vf.admin.spoof_check
@@ -881,7 +884,7 @@ impl<const N: usize> Device<N> {
                 }
             }
         }
-        Ok(len)
+        Ok((len, p))
     }
 
     /// Where a frame from `from` goes. VEB: local functions, and the wire

@@ -103,8 +103,8 @@ pub struct Device<const N: usize> {
     enabled: u16,
     uplink_up: bool,
     bridge: BridgeMode,
-    /// RSS (Toeplitz) tables for the device-wide key.
-    rss: crate::rss::Toeplitz,
+    /// RSS (Toeplitz) tables for the device-wide key (read-only memory).
+    rss: &'static crate::rss::Toeplitz,
     event_seen: u32,
     sriov_done: u32,
     pcie_error_done: u32,
@@ -158,7 +158,7 @@ impl<const N: usize> Device<N> {
             enabled: 0,
             uplink_up: true,
             bridge: BridgeMode::Veb,
-            rss: crate::rss::Toeplitz::new(&DEFAULT_RSS_KEY),
+            rss: &crate::rss::DEFAULT,
             event_seen: 0,
             sriov_done: 0,
             pcie_error_done: 0,

@@ -49,7 +49,9 @@ const FUNCTIONS: usize = TOTAL_VFS + 1;
 /// Bytes of host memory the bench's functions use.
 const HOST_BYTES: usize = FUNCTIONS * REGION;
 
-/// The physical port: hands out a burst, counts what is sent.
+/// The physical port: hands out a burst, counts what is sent. Aligned, as
+/// a MAC's receive buffers are.
+#[repr(C, align(64))]
 struct BurstUplink {
     frames: [[u8; FRAME]; BURST],
     next: usize,
