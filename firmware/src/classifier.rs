@@ -140,7 +140,28 @@ impl core::hash::Hasher for MacHasher {
 const MAP_SLOTS: usize = (2 * EXACT_ENTRIES).next_power_of_two();
 
 type MacMap =
-    heapless::index_map::IndexMap<Mac, PoolSet, hash32::BuildHasherDefault<MacHasher>, MAP_SLOTS>;
+    heapless::index_map::IndexMap<Mac, Entry, hash32::BuildHasherDefault<MacHasher>, MAP_SLOTS>;
+
+/// An exact-match entry: who receives, and who owns (for anti-spoof).
+#[derive(Clone, Copy)]
+struct Entry {
+    /// The owners, and after `seal` the promiscuous functions too.
+    set: PoolSet,
+    /// The one function owning the address, or [`SHARED`].
+    owner: u16,
+}
+
+/// [`Entry::owner`] when more than one function owns the address.
+const SHARED: u16 = u16::MAX;
+
+/// Who owns a unicast address (the source check of anti-spoof).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Nobody,
+    One(usize),
+    /// Several functions (the caller asks each function's own list).
+    Shared,
+}
 
 /// The receive classifier.
 ///
@@ -216,11 +237,18 @@ impl Classifier {
     /// accounting keeps that from happening; the caller counts it).
     pub fn add_unicast(&mut self, mac: Mac, f: usize) -> bool {
         self.sealed = false;
-        if let Some(set) = self.exact.get_mut(&mac) {
-            set.insert(f);
+        if let Some(e) = self.exact.get_mut(&mac) {
+            if usize::from(e.owner) != f {
+                e.owner = SHARED;
+            }
+            e.set.insert(f);
             return true;
         }
-        self.exact.len() < EXACT_ENTRIES && self.exact.insert(mac, PoolSet::single(f)).is_ok()
+        let e = Entry {
+            set: PoolSet::single(f),
+            owner: f as u16,
+        };
+        self.exact.len() < EXACT_ENTRIES && self.exact.insert(mac, e).is_ok()
     }
 
     /// Function `f` registered multicast hash `h`.
@@ -257,8 +285,8 @@ impl Classifier {
     /// before it answer from stale sets (debug builds assert).
     pub fn seal(&mut self) {
         let prom = self.promiscuous;
-        for (_, set) in self.exact.iter_mut() {
-            *set = set.union(&prom);
+        for (_, e) in self.exact.iter_mut() {
+            e.set = e.set.union(&prom);
         }
         self.unknown_multicast = self.all_multicast.union(&prom);
         for h in self.touched.iter() {
@@ -293,7 +321,10 @@ impl Classifier {
             return Targets { set, owned: false };
         }
         match self.exact.get(dst) {
-            Some(set) => Targets { set, owned: true },
+            Some(e) => Targets {
+                set: &e.set,
+                owned: true,
+            },
             None if from_wire => Targets {
                 set: &self.unknown_from_wire,
                 owned: false,
@@ -302,6 +333,18 @@ impl Classifier {
                 set: &self.promiscuous,
                 owned: false,
             },
+        }
+    }
+}
+
+impl Classifier {
+    /// Who owns `mac`: one probe, however many addresses a function has.
+    #[inline]
+    pub fn owner_of(&self, mac: &Mac) -> Owner {
+        match self.exact.get(mac) {
+            None => Owner::Nobody,
+            Some(e) if e.owner == SHARED => Owner::Shared,
+            Some(e) => Owner::One(usize::from(e.owner)),
         }
     }
 }
@@ -356,6 +399,26 @@ mod tests {
             c.lookup(&Mac([1, 0, 0x5e, 0, 0, 8]), true).set.is_empty(),
             "not registered: no leak"
         );
+    }
+
+    #[test]
+    fn owners_for_the_source_check() {
+        let mut c = Classifier::new();
+        let a = Mac([2, 0, 0, 0, 0, 1]);
+        let b = Mac([2, 0, 0, 0, 0, 2]);
+        c.add_unicast(a, 3);
+        c.add_unicast(a, 3);
+        c.add_unicast(b, 3);
+        c.add_unicast(b, 4);
+        c.add_promiscuous(9);
+        c.seal();
+        assert_eq!(
+            c.owner_of(&a),
+            Owner::One(3),
+            "promiscuity is not ownership"
+        );
+        assert_eq!(c.owner_of(&b), Owner::Shared);
+        assert_eq!(c.owner_of(&Mac([2, 9, 9, 9, 9, 9])), Owner::Nobody);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 
 use core::fmt;
 
-/// A MAC address, in wire order.
+/// A MAC address, in wire order. Aligned to 8 (two bytes of padding): the
+/// target is built with strict alignment, and a less aligned address moved
+/// inside a larger value became a `memcpy` call.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[repr(align(8))]
 pub struct Mac(pub [u8; 6]);
 
 impl Mac {

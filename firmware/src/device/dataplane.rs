@@ -10,7 +10,7 @@
 //! or VEPA (the wire).
 
 use super::Device;
-use crate::classifier::PoolSet;
+use crate::classifier::{Owner, PoolSet};
 use crate::dataplane::{DropReason, PortCounters};
 use crate::events::{Event, NO_VF};
 use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
@@ -585,7 +585,7 @@ impl<const N: usize> Device<N> {
         let outer = p.outer();
         let mut strip = false;
         let mut report_vlan = None;
-        let tags = p.tags.iter().flatten().count();
+        let tags = p.tag_count();
         let mut max_frame = usize::from(crate::vf::MAX_FRAME as u16);
         if f > 0 {
             let vf = &self.vfs[f - 1];
@@ -766,7 +766,8 @@ impl<const N: usize> Device<N> {
         desc_tag: Option<u16>,
     ) {
         self.dp(f).counters.tx_offered += 1;
-        match self.egress_policy(f, len, desc_tag) {
+        let mut p = Parsed::default();
+        match self.egress_policy(f, len, desc_tag, &mut p) {
             Err(r) => {
                 self.dp(f).counters.drop_tx(r);
                 if f > 0 && matches!(r, DropReason::SpoofMac | DropReason::SpoofVlan) {
@@ -784,7 +785,7 @@ impl<const N: usize> Device<N> {
                     }
                 }
             }
-            Ok((len, p)) => {
+            Ok(len) => {
                 let (local, to_wire) = self.destinations(f, &p);
                 if local.is_empty() && !to_wire {
                     // Unicast to the sender's own address.
@@ -819,14 +820,16 @@ impl<const N: usize> Device<N> {
     }
 
     /// Anti-spoof, descriptor VLAN insertion, port VLAN insertion. The
-    /// frame ends in scratch A; returns its length and how it parses (the
-    /// frame is parsed once, again only if a port VLAN tag went in).
+    /// frame ends in scratch A; returns its length, and how it parses in
+    /// `parsed`, so the caller does not parse it again (it is parsed here
+    /// once, and again only if a port VLAN tag went in).
     fn egress_policy(
         &mut self,
         f: usize,
         len: usize,
         desc_tag: Option<u16>,
-    ) -> Result<(usize, Parsed), DropReason> {
+        parsed: &mut Parsed,
+    ) -> Result<usize, DropReason> {
         let mut len = len;
         if let Some(tci) = desc_tag {
             let tag = Tag {
@@ -839,8 +842,9 @@ impl<const N: usize> Device<N> {
             len = m;
         }
         let p = frame::parse(self.frame(Buf::A, len)).map_err(parse_drop)?;
+        *parsed = p;
         if f == 0 {
-            return Ok((len, p));
+            return Ok(len);
         }
         let vf = &self.vfs[f - 1];
         if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
@@ -850,12 +854,13 @@ impl<const N: usize> Device<N> {
             return Err(DropReason::LinkDown);
         }
         // Max frame counts the header and FCS, not VLAN tags.
-        let tags = p.tags.iter().flatten().count();
+        let tags = p.tag_count();
         if len - 4 * tags + 4 > usize::from(vf.oper.max_frame) {
             return Err(DropReason::Mtu);
         }
-        if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !vf.oper.macvlans.contains(&p.src)
-        {
+        // Its own MAC inline (the common case); the rest out of line, the
+        // address passed by value so the parsed frame stays in registers.
+        if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !self.owns_source(f, p.src) {
             return Err(DropReason::SpoofMac);
         }
         match vf.admin.port_vlan {
@@ -871,9 +876,9 @@ impl<const N: usize> Device<N> {
                     .ok_or(DropReason::Oversize)?;
                 self.scratch.a[..m].copy_from_slice(&self.scratch.b[..m]);
                 // A third tag does not parse: the frame had two already.
-                let p =
+                *parsed =
                     frame::parse(&self.scratch.a[..m]).map_err(|_| DropReason::BadVlanHeader)?;
-                return Ok((m, p));
+                return Ok(m);
             }
             None => {
                 if vf.admin.spoof_check
@@ -884,7 +889,21 @@ impl<const N: usize> Device<N> {
                 }
             }
         }
-        Ok((len, p))
+        Ok(len)
+    }
+
+    /// Whether VF function `f` owns `src` among its MAC-VLANs (anti-spoof
+    /// past the VF's own MAC): one probe of the classifier, not a walk of
+    /// up to 32 addresses. Cold: a VF sending from its own MAC never
+    /// gets here.
+    #[cold]
+    #[inline(never)]
+    fn owns_source(&self, f: usize, src: crate::mac::Mac) -> bool {
+        match self.classifier.owner_of(&src) {
+            Owner::One(o) => o == f,
+            Owner::Nobody => false,
+            Owner::Shared => self.vfs[f - 1].oper.macvlans.contains(&src),
+        }
     }
 
     /// Where a frame from `from` goes. VEB: local functions, and the wire

@@ -16,7 +16,9 @@
 
 use super::{BURST, report, unicast_mac, write_frame};
 use crate::mapped::MappedDma;
+use firmware::admin::{Opcode, Status};
 use firmware::device::Device;
+use firmware::frame::{TPID_8021Q, Tag};
 use firmware::mac::Mac;
 use hal::arch::pmu::{InstructionCounter, without_interrupts};
 use hal::board::capacities::{MAC_FILTERS, TOTAL_VFS};
@@ -30,6 +32,9 @@ use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
 type Dev = Device<TOTAL_VFS>;
+
+/// The port VLAN of the last VF (the one the port-VLAN paths use).
+const PORT_VLAN: u16 = 100;
 
 /// Descriptors per ring: a burst fits with room to spare.
 const RING: u32 = 128;
@@ -155,6 +160,23 @@ impl Host {
         word0
     }
 
+    /// One admin command (as the PF driver sends it); the status.
+    fn admin(&mut self, dev: &mut Dev, words: &[u32]) -> u32 {
+        let a = &self.hw.admin;
+        for (r, w) in a.request.iter().zip(words) {
+            r.set(*w);
+        }
+        a.request_len.set(words.len() as u32);
+        let doorbell = a.doorbell.get().wrapping_add(1);
+        a.doorbell.set(doorbell);
+        self.kick();
+        self.poll(dev);
+        if a.done.get() != doorbell {
+            return u32::MAX;
+        }
+        a.response[0].get() >> 16
+    }
+
     /// Enables `vfs` VFs; each resets and takes its MAC; with `full`, the
     /// MAC filters are filled with MAC-VLANs and each VF adds its share of
     /// multicast hashes. Programs every function's window and queues.
@@ -166,6 +188,17 @@ impl Host {
         }
         self.macs.clear();
         self.mc_hashes = 0;
+        // Every VF at the defaults, then the last one behind port VLAN
+        // PORT_VLAN (before the resets, so they pick it up).
+        let all = u32::from(firmware::events::NO_VF) << 16;
+        if self.admin(dev, &[Opcode::ResetVfConfig as u32 | all]) != Status::Ok as u32 {
+            return Err("ResetVfConfig refused");
+        }
+        let pv = (vfs as u32 - 1) << 16;
+        let vlan = [Opcode::SetVfVlan as u32 | pv, PORT_VLAN.into(), 0, 0x8100];
+        if self.admin(dev, &vlan) != Status::Ok as u32 {
+            return Err("SetVfVlan refused");
+        }
         for i in 0..vfs {
             self.mailbox(dev, i, &[mbx::VF_RESET]);
             let mac = unicast_mac(i);
@@ -308,12 +341,14 @@ enum Expect {
     Received(u64),
     /// This many frames on the wire.
     Sent(u32),
+    /// This many frames dropped by function f's Tx policy (all told).
+    TxDropped(usize, u64),
 }
 
 impl Host {
     /// One burst, measured: Rx buffers refilled, the frames offered, the
     /// device polled until they are through (at most four polls: a Tx
-    /// queue sends 32 a poll). Instructions per frame.
+    /// queue sends 32 a poll). Instructions per frame, the polls' alone.
     fn burst(
         &mut self,
         pmu: &InstructionCounter,
@@ -323,7 +358,12 @@ impl Host {
         expect: Expect,
     ) -> Result<u64, ()> {
         self.refill_rx(functions);
+        let tx_dropped = |d: &Dev, f| d.port_counters(f).map_or(0, |c| c.tx_dropped);
         let (rx0, sent0) = (received(dev, functions), self.uplink.sent);
+        let dropped0 = match expect {
+            Expect::TxDropped(f, _) => tx_dropped(dev, f),
+            _ => 0,
+        };
         let polls = match source {
             Source::Wire => {
                 (self.uplink.next, self.uplink.end) = (0, BURST);
@@ -337,18 +377,21 @@ impl Host {
         let done = |h: &Host, d: &Dev| match expect {
             Expect::Received(n) => received(d, functions) - rx0 == n,
             Expect::Sent(n) => h.uplink.sent - sent0 == n,
+            Expect::TxDropped(f, n) => tx_dropped(d, f) - dropped0 == n,
         };
-        let n = without_interrupts(|| {
-            let before = pmu.read();
-            for _ in 0..polls {
+        // Only the polls are counted, not the check between them.
+        let mut counted = 0;
+        for _ in 0..polls {
+            counted += without_interrupts(|| {
+                let before = pmu.read();
                 self.poll(dev);
-                if done(self, dev) {
-                    break;
-                }
+                pmu.read() - before
+            });
+            if done(self, dev) {
+                return Ok(counted / BURST as u64);
             }
-            (pmu.read() - before) / BURST as u64
-        });
-        if done(self, dev) { Ok(n) } else { Err(()) }
+        }
+        Err(())
     }
 
     /// The burst twice, the second measured: the first use of a queue
@@ -409,6 +452,24 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             let functions = vfs + 1;
             let sender = 1;
             let sender_mac = unicast_mac(0);
+            // The port-VLAN VF takes only its VLAN: the plain paths leave
+            // it out, the port-VLAN paths use it alone.
+            let pv_function = vfs;
+            // Indices into host.macs (not copies: the stack is 128 KiB and
+            // the table holds up to 1024 entries).
+            let plain: heapless::Vec<u16, { MAC_FILTERS }> = (0..host.macs.len())
+                .filter(|&i| host.macs[i].1 != pv_function)
+                .map(|i| i as u16)
+                .collect();
+            let others: heapless::Vec<u16, { MAC_FILTERS }> = plain
+                .iter()
+                .copied()
+                .filter(|&i| host.macs[usize::from(i)].1 != sender)
+                .collect();
+            // The k-th of a burst's destinations, spread over `among`.
+            let spread = |host: &Host, among: &[u16], k: usize| {
+                host.macs[usize::from(among[k * among.len() / BURST])].0
+            };
 
             // Idle: a poll with nothing to do (per poll, not per frame).
             let idle = without_interrupts(|| {
@@ -419,9 +480,9 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             report("idle-poll", entries, vfs, 0, idle);
 
             // Wire → VF: unicast spread over the whole table.
-            for (k, f) in host.uplink.frames.iter_mut().enumerate() {
-                let (dst, _) = host.macs[k * host.macs.len() / BURST];
-                write_frame(f, dst, stranger, k);
+            for k in 0..BURST {
+                let dst = spread(&host, &plain, k);
+                write_frame(&mut host.uplink.frames[k], dst, stranger, k);
             }
             let one_each = Expect::Received(BURST as u64);
             let n = host
@@ -429,11 +490,12 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
                 .map_err(|_| "uplink to VF: not every frame reached its VF's ring")?;
             report("uplink-to-vf", entries, vfs, 1, n);
 
-            // Wire → everyone: broadcast to the PF and every VF.
+            // Wire → everyone: broadcast to the PF and every VF (but the
+            // port-VLAN one: the frames are untagged).
             for (k, f) in host.uplink.frames.iter_mut().enumerate() {
                 write_frame(f, Mac::BROADCAST, stranger, k);
             }
-            let everyone = Expect::Received((BURST * functions) as u64);
+            let everyone = Expect::Received((BURST * (functions - 1)) as u64);
             let n = host
                 .warm_burst(pmu, dev, functions, Source::Wire, everyone)
                 .map_err(|_| "uplink broadcast: not every function got every frame")?;
@@ -451,20 +513,61 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             report("vf-to-uplink", entries, vfs, 1, n);
 
             // VF → VF: to the other VFs' addresses, spread over the table.
-            let others: heapless::Vec<Mac, { MAC_FILTERS }> = host
-                .macs
-                .iter()
-                .filter(|(_, f)| *f != sender)
-                .map(|(m, _)| *m)
-                .collect();
             for (k, f) in frames.iter_mut().enumerate() {
-                write_frame(f, others[k * others.len() / BURST], sender_mac, k);
+                write_frame(f, spread(&host, &others, k), sender_mac, k);
             }
             let tx = Source::Tx(sender, &frames);
             let n = host
                 .warm_burst(pmu, dev, functions, tx, one_each)
                 .map_err(|_| "VF to VF: not every frame reached its VF's ring")?;
             report("vf-to-vf", entries, vfs, 1, n);
+
+            // Anti-spoof: VF 1 sends from an address it does not own;
+            // every frame is dropped (the cost of saying no).
+            for (k, f) in frames.iter_mut().enumerate() {
+                write_frame(f, spread(&host, &others, k), stranger, k);
+            }
+            let tx = Source::Tx(sender, &frames);
+            let n = host
+                .warm_burst(
+                    pmu,
+                    dev,
+                    functions,
+                    tx,
+                    Expect::TxDropped(sender, BURST as u64),
+                )
+                .map_err(|_| "spoofed VF Tx: not every frame was dropped")?;
+            report("vf-tx-spoofed", entries, vfs, 1, n);
+
+            // Port VLAN out: the port-VLAN VF sends untagged, the wire
+            // gets them tagged.
+            let pv_mac = unicast_mac(pv_function - 1);
+            for (k, f) in frames.iter_mut().enumerate() {
+                write_frame(f, Mac([0x02, 0xdd, 0, 0, 0, k as u8]), pv_mac, k);
+            }
+            let tx = Source::Tx(pv_function, &frames);
+            let n = host
+                .warm_burst(pmu, dev, functions, tx, Expect::Sent(BURST as u32))
+                .map_err(|_| "port VLAN out: not every frame reached the wire")?;
+            report("vf-to-uplink-port-vlan", entries, vfs, 1, n);
+
+            // Port VLAN in: tagged frames from the wire, stripped into the
+            // port-VLAN VF's ring.
+            let tag = Tag {
+                tpid: TPID_8021Q,
+                tci: PORT_VLAN,
+            };
+            for (k, f) in host.uplink.frames.iter_mut().enumerate() {
+                let mut plain = [0u8; FRAME];
+                write_frame(&mut plain, pv_mac, stranger, k);
+                let mut tagged = [0u8; FRAME + 4];
+                let _ = firmware::frame::insert_tag(&plain, tag, &mut tagged);
+                f.copy_from_slice(&tagged[..FRAME]);
+            }
+            let n = host
+                .warm_burst(pmu, dev, functions, Source::Wire, one_each)
+                .map_err(|_| "port VLAN in: not every frame reached the VF's ring")?;
+            report("uplink-to-vf-port-vlan", entries, vfs, 1, n);
         }
     }
     // Leave the device as a boot would find it.
