@@ -580,18 +580,20 @@ fn fuzz_smoke(s: &mut Summary) {
     }
 }
 
-/// A second board is one TOML: it builds and boots.
+/// A second board is one TOML: it builds and boots, and its 256 VFs and
+/// 1024 MAC filters stay within the same instruction budgets.
 fn second_board(s: &mut Summary) {
+    let mut built = None;
     s.check("second board (qemu-virt-256vf) builds and boots", || {
-        let built = image::build(&ImageArgs {
+        let built = &*built.insert(image::build(&ImageArgs {
             board: "qemu-virt-256vf".into(),
             release: true,
             debug: false,
             log: "info".into(),
-        })?;
+        })?);
         let c = &built.board.config;
         boot(
-            &built,
+            built,
             &Boot {
                 name: "",
                 append: "mode=selftest ticks=5",
@@ -609,6 +611,12 @@ fn second_board(s: &mut Summary) {
             },
         )
     });
+    if let Some(built) = &built {
+        s.check(
+            "bench: instruction budgets on qemu-virt-256vf (256 VFs)",
+            || bench_budgets(built),
+        );
+    }
 }
 
 /// A broken board file stops the build in the build script, naming the
