@@ -190,7 +190,9 @@ pub struct Classifier {
     // What a miss answers (kept ready by `seal`).
     unknown_from_wire: PoolSet,
     unknown_multicast: PoolSet,
-    sealed: bool,
+    /// Changed since the last `seal` (false when new: an empty table is
+    /// sealed, and an all-zero classifier can live in .bss).
+    stale: bool,
 }
 
 /// Where a frame may go, before the per-function filters.
@@ -215,7 +217,7 @@ impl Classifier {
             mc_filter_type: 0,
             unknown_from_wire: PoolSet::EMPTY,
             unknown_multicast: PoolSet::EMPTY,
-            sealed: true,
+            stale: false,
         }
     }
 
@@ -230,13 +232,13 @@ impl Classifier {
         self.all_multicast = PoolSet::EMPTY;
         self.promiscuous = PoolSet::EMPTY;
         self.default_pool = None;
-        self.sealed = false;
+        self.stale = true;
     }
 
     /// Function `f` owns `mac`. False if the table is full (the pools'
     /// accounting keeps that from happening; the caller counts it).
     pub fn add_unicast(&mut self, mac: Mac, f: usize) -> bool {
-        self.sealed = false;
+        self.stale = true;
         if let Some(e) = self.exact.get_mut(&mac) {
             if usize::from(e.owner) != f {
                 e.owner = SHARED;
@@ -253,7 +255,7 @@ impl Classifier {
 
     /// Function `f` registered multicast hash `h`.
     pub fn add_multicast_hash(&mut self, h: u16, f: usize) {
-        self.sealed = false;
+        self.stale = true;
         let e = &mut self.multicast[usize::from(h & 0xfff)];
         if e.is_empty() {
             // Capacity is the table's size: a hash is pushed once.
@@ -264,19 +266,19 @@ impl Classifier {
 
     /// Function `f` takes every multicast frame.
     pub fn add_all_multicast(&mut self, f: usize) {
-        self.sealed = false;
+        self.stale = true;
         self.all_multicast.insert(f);
     }
 
     /// Function `f` takes every frame.
     pub fn add_promiscuous(&mut self, f: usize) {
-        self.sealed = false;
+        self.stale = true;
         self.promiscuous.insert(f);
     }
 
     /// Where unknown unicast from the wire goes.
     pub fn set_default_pool(&mut self, f: Option<usize>) {
-        self.sealed = false;
+        self.stale = true;
         self.default_pool = f;
     }
 
@@ -297,14 +299,14 @@ impl Classifier {
         if let Some(d) = self.default_pool {
             self.unknown_from_wire.insert(d);
         }
-        self.sealed = true;
+        self.stale = false;
     }
 
     /// Every function that may take a frame to `dst` (before per-function
     /// filters). `from_wire`: unknown unicast goes to the default pool.
     #[inline]
     pub fn lookup(&self, dst: &Mac, from_wire: bool) -> Targets<'_> {
-        debug_assert!(self.sealed, "classifier looked up before seal()");
+        debug_assert!(!self.stale, "classifier looked up before seal()");
         if dst.is_multicast() {
             let set = if *dst == Mac::BROADCAST {
                 &self.broadcast
