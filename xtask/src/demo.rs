@@ -124,45 +124,33 @@ fn spread(times: &mut [Duration]) -> String {
 fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Result<()> {
     let vf_err = |e: sim_tests::drivers::vf::VfError| anyhow::anyhow!("control timing: {e}");
     step("control-plane timings (VF 0, wall clock)");
-    let mut times = Vec::new();
-    for _ in 0..20 {
-        dev.delay_us(2_000);
-        let t = Instant::now();
-        vf.get_queues(dev).map_err(vf_err)?;
-        times.push(t.elapsed());
-    }
+    // `runs` timings of `op`, each after `gap_us` of quiet.
+    let mut timed = |runs: usize, gap_us: u64, op: &mut dyn FnMut(&mut CoSim) -> Result<()>| {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            dev.delay_us(gap_us);
+            let t = Instant::now();
+            op(dev)?;
+            times.push(t.elapsed());
+        }
+        anyhow::Ok(spread(&mut times))
+    };
+    let rtt = timed(20, 2_000, &mut |d| {
+        vf.get_queues(d).map(drop).map_err(vf_err)
+    })?;
+    eprintln!("    mailbox round trip (GET_QUEUES): {rtt}");
+    let reset = timed(5, 50_000, &mut |d| vf.reset(d).map(drop).map_err(vf_err))?;
     eprintln!(
-        "    mailbox round trip (GET_QUEUES): {}",
-        spread(&mut times)
+        "    VF reset handshake (VFCTRL.RST to the VF_RESET reply; ixgbevf waits 10 ms in it): {reset}"
     );
-    times.clear();
-    for _ in 0..5 {
-        dev.delay_us(50_000);
-        let t = Instant::now();
-        vf.reset(dev).map_err(vf_err)?;
-        times.push(t.elapsed());
-    }
-    eprintln!(
-        "    VF reset handshake (VFCTRL.RST to the VF_RESET reply; ixgbevf waits 10 ms in it): {}",
-        spread(&mut times)
-    );
-    let mut back = Vec::new();
-    times.clear();
-    for _ in 0..3 {
-        dev.delay_us(50_000);
-        let t = Instant::now();
-        pf.flr(dev, vf.rid)
-            .map_err(|e| anyhow::anyhow!("control timing: FLR: {e}"))?;
-        times.push(t.elapsed());
-        let t = Instant::now();
-        vf.bring_up(dev).map_err(vf_err)?;
-        back.push(t.elapsed());
-    }
-    eprintln!(
-        "    FLR (the spec's 100 ms wait, then config space answers): {}",
-        spread(&mut times)
-    );
-    eprintln!("    VF driver back up after FLR: {}", spread(&mut back));
+    let flr = timed(3, 50_000, &mut |d| {
+        pf.flr(d, vf.rid)
+            .map_err(|e| anyhow::anyhow!("control timing: FLR: {e}"))
+    })?;
+    eprintln!("    FLR (the spec's 100 ms wait, then config space answers): {flr}");
+    let t = Instant::now();
+    vf.bring_up(dev).map_err(vf_err)?;
+    eprintln!("    VF driver back up after FLR: {:.1?}", t.elapsed());
     Ok(())
 }
 

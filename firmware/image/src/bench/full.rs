@@ -334,6 +334,25 @@ enum Source<'a> {
     Tx(usize, &'a [[u8; FRAME]; BURST]),
 }
 
+/// The configuration a row is measured in.
+#[derive(Clone, Copy)]
+struct At {
+    entries: usize,
+    vfs: usize,
+    /// Enabled VFs and the PF.
+    functions: usize,
+}
+
+/// One measured path: its name (the budget key), its frames' source, what
+/// must come of them, and what to say if it does not.
+struct Case<'a> {
+    path: &'static str,
+    destinations: usize,
+    source: Source<'a>,
+    expect: Expect,
+    failure: &'static str,
+}
+
 /// What a burst must achieve, or the run fails.
 #[derive(Clone, Copy)]
 enum Expect {
@@ -392,6 +411,22 @@ impl Host {
             }
         }
         Err(())
+    }
+
+    /// One row: the case's burst measured warm and reported, or the run
+    /// fails saying which delivery went wrong.
+    fn row(
+        &mut self,
+        pmu: &InstructionCounter,
+        dev: &mut Dev,
+        at: At,
+        case: Case,
+    ) -> Result<(), &'static str> {
+        let n = self
+            .warm_burst(pmu, dev, at.functions, case.source, case.expect)
+            .map_err(|_| case.failure)?;
+        report(case.path, at.entries, at.vfs, case.destinations, n);
+        Ok(())
     }
 
     /// The burst twice, the second measured: the first use of a queue
@@ -479,65 +514,82 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             });
             report("idle-poll", entries, vfs, 0, idle);
 
+            let at = At {
+                entries,
+                vfs,
+                functions,
+            };
+            let one_each = Expect::Received(BURST as u64);
+            let to_wire = Expect::Sent(BURST as u32);
+
             // Wire → VF: unicast spread over the whole table.
             for k in 0..BURST {
                 let dst = spread(&host, &plain, k);
                 write_frame(&mut host.uplink.frames[k], dst, stranger, k);
             }
-            let one_each = Expect::Received(BURST as u64);
-            let n = host
-                .warm_burst(pmu, dev, functions, Source::Wire, one_each)
-                .map_err(|_| "uplink to VF: not every frame reached its VF's ring")?;
-            report("uplink-to-vf", entries, vfs, 1, n);
+            let case = Case {
+                path: "uplink-to-vf",
+                destinations: 1,
+                source: Source::Wire,
+                expect: one_each,
+                failure: "uplink to VF: not every frame reached its VF's ring",
+            };
+            host.row(pmu, dev, at, case)?;
 
             // Wire → everyone: broadcast to the PF and every VF (but the
             // port-VLAN one: the frames are untagged).
             for (k, f) in host.uplink.frames.iter_mut().enumerate() {
                 write_frame(f, Mac::BROADCAST, stranger, k);
             }
-            let everyone = Expect::Received((BURST * (functions - 1)) as u64);
-            let n = host
-                .warm_burst(pmu, dev, functions, Source::Wire, everyone)
-                .map_err(|_| "uplink broadcast: not every function got every frame")?;
-            report("uplink-broadcast", entries, vfs, functions, n);
+            let case = Case {
+                path: "uplink-broadcast",
+                destinations: functions,
+                source: Source::Wire,
+                expect: Expect::Received((BURST * (functions - 1)) as u64),
+                failure: "uplink broadcast: not every function got every frame",
+            };
+            host.row(pmu, dev, at, case)?;
 
             // VF → wire: to an address no function owns.
             let mut frames = [[0u8; FRAME]; BURST];
             for (k, f) in frames.iter_mut().enumerate() {
                 write_frame(f, Mac([0x02, 0xdd, 0, 0, 0, k as u8]), sender_mac, k);
             }
-            let tx = Source::Tx(sender, &frames);
-            let n = host
-                .warm_burst(pmu, dev, functions, tx, Expect::Sent(BURST as u32))
-                .map_err(|_| "VF to uplink: not every frame reached the wire")?;
-            report("vf-to-uplink", entries, vfs, 1, n);
+            let case = Case {
+                path: "vf-to-uplink",
+                destinations: 1,
+                source: Source::Tx(sender, &frames),
+                expect: to_wire,
+                failure: "VF to uplink: not every frame reached the wire",
+            };
+            host.row(pmu, dev, at, case)?;
 
             // VF → VF: to the other VFs' addresses, spread over the table.
             for (k, f) in frames.iter_mut().enumerate() {
                 write_frame(f, spread(&host, &others, k), sender_mac, k);
             }
-            let tx = Source::Tx(sender, &frames);
-            let n = host
-                .warm_burst(pmu, dev, functions, tx, one_each)
-                .map_err(|_| "VF to VF: not every frame reached its VF's ring")?;
-            report("vf-to-vf", entries, vfs, 1, n);
+            let case = Case {
+                path: "vf-to-vf",
+                destinations: 1,
+                source: Source::Tx(sender, &frames),
+                expect: one_each,
+                failure: "VF to VF: not every frame reached its VF's ring",
+            };
+            host.row(pmu, dev, at, case)?;
 
             // Anti-spoof: VF 1 sends from an address it does not own;
             // every frame is dropped (the cost of saying no).
             for (k, f) in frames.iter_mut().enumerate() {
                 write_frame(f, spread(&host, &others, k), stranger, k);
             }
-            let tx = Source::Tx(sender, &frames);
-            let n = host
-                .warm_burst(
-                    pmu,
-                    dev,
-                    functions,
-                    tx,
-                    Expect::TxDropped(sender, BURST as u64),
-                )
-                .map_err(|_| "spoofed VF Tx: not every frame was dropped")?;
-            report("vf-tx-spoofed", entries, vfs, 1, n);
+            let case = Case {
+                path: "vf-tx-spoofed",
+                destinations: 1,
+                source: Source::Tx(sender, &frames),
+                expect: Expect::TxDropped(sender, BURST as u64),
+                failure: "spoofed VF Tx: not every frame was dropped",
+            };
+            host.row(pmu, dev, at, case)?;
 
             // Port VLAN out: the port-VLAN VF sends untagged, the wire
             // gets them tagged.
@@ -545,11 +597,14 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             for (k, f) in frames.iter_mut().enumerate() {
                 write_frame(f, Mac([0x02, 0xdd, 0, 0, 0, k as u8]), pv_mac, k);
             }
-            let tx = Source::Tx(pv_function, &frames);
-            let n = host
-                .warm_burst(pmu, dev, functions, tx, Expect::Sent(BURST as u32))
-                .map_err(|_| "port VLAN out: not every frame reached the wire")?;
-            report("vf-to-uplink-port-vlan", entries, vfs, 1, n);
+            let case = Case {
+                path: "vf-to-uplink-port-vlan",
+                destinations: 1,
+                source: Source::Tx(pv_function, &frames),
+                expect: to_wire,
+                failure: "port VLAN out: not every frame reached the wire",
+            };
+            host.row(pmu, dev, at, case)?;
 
             // Port VLAN in: tagged frames from the wire, stripped into the
             // port-VLAN VF's ring.
@@ -564,10 +619,14 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
                 let _ = firmware::frame::insert_tag(&plain, tag, &mut tagged);
                 f.copy_from_slice(&tagged[..FRAME]);
             }
-            let n = host
-                .warm_burst(pmu, dev, functions, Source::Wire, one_each)
-                .map_err(|_| "port VLAN in: not every frame reached the VF's ring")?;
-            report("uplink-to-vf-port-vlan", entries, vfs, 1, n);
+            let case = Case {
+                path: "uplink-to-vf-port-vlan",
+                destinations: 1,
+                source: Source::Wire,
+                expect: one_each,
+                failure: "port VLAN in: not every frame reached the VF's ring",
+            };
+            host.row(pmu, dev, at, case)?;
         }
     }
     // Leave the device as a boot would find it.
