@@ -26,9 +26,55 @@ pub enum Mode {
     FaultStackOverflow,
     /// Panic on purpose (tests the panic report).
     Panic,
-    /// Count the instructions of the data-path decisions with the PMU and
-    /// exit (`cargo xtask bench --qemu`; needs `-icount`).
-    Bench,
+    /// Count the instructions of the data paths with the PMU and exit
+    /// (`cargo xtask bench --qemu`; needs `-icount`). With `only`, just
+    /// that full path, repeated, for a profile
+    /// (`cargo xtask bench --qemu --profile PATH`).
+    Bench { only: Option<PathName> },
+}
+
+/// Longest `only=` path name.
+pub const PATH_NAME_MAX: usize = 32;
+
+/// A bench path's name from the command line (lowercase letters, digits
+/// and `-`), kept by value so that [`Mode`] stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PathName {
+    bytes: [u8; PATH_NAME_MAX],
+    len: u8,
+}
+
+impl PathName {
+    fn new(s: &str) -> Option<PathName> {
+        let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        if s.is_empty() || s.len() > PATH_NAME_MAX || !s.bytes().all(ok) {
+            return None;
+        }
+        let mut bytes = [0; PATH_NAME_MAX];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(PathName {
+            bytes,
+            len: s.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII was let in (`new`).
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for PathName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for PathName {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
 }
 
 /// Why a command line was refused.
@@ -40,12 +86,16 @@ pub enum CmdlineError<'a> {
     BadTicks(&'a str),
     /// `ticks=` given for a mode that does not wait for ticks.
     TicksWithoutSelfTest,
+    /// `only=` is not a path name.
+    BadPathName(&'a str),
+    /// `only=` given for a mode other than bench.
+    OnlyWithoutBench,
 }
 
 impl fmt::Display for CmdlineError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnknownKey(k) => write!(f, "unknown key {k:?} (known: mode, ticks)"),
+            Self::UnknownKey(k) => write!(f, "unknown key {k:?} (known: mode, ticks, only)"),
             Self::UnknownMode(m) => write!(
                 f,
                 "unknown mode {m:?} (known: selftest, serve, fault-unmapped, fault-stack, panic, bench)"
@@ -54,6 +104,11 @@ impl fmt::Display for CmdlineError<'_> {
                 write!(f, "ticks={v:?} is not a number in 1..={MAX_SELFTEST_TICKS}")
             }
             Self::TicksWithoutSelfTest => write!(f, "ticks= only applies to mode=selftest"),
+            Self::BadPathName(v) => write!(
+                f,
+                "only={v:?} is not a path name (lowercase letters, digits, '-'; at most {PATH_NAME_MAX})"
+            ),
+            Self::OnlyWithoutBench => write!(f, "only= only applies to mode=bench"),
         }
     }
 }
@@ -63,6 +118,7 @@ impl fmt::Display for CmdlineError<'_> {
 pub fn parse_command_line(line: &str, default: Mode) -> Result<Mode, CmdlineError<'_>> {
     let mut mode = None;
     let mut ticks = None;
+    let mut only = None;
     for word in line.split_ascii_whitespace() {
         let Some((key, value)) = word.split_once('=') else {
             // A bare word: the image path QEMU puts first. Anything else
@@ -80,7 +136,7 @@ pub fn parse_command_line(line: &str, default: Mode) -> Result<Mode, CmdlineErro
                     "fault-unmapped" => Mode::FaultUnmapped,
                     "fault-stack" => Mode::FaultStackOverflow,
                     "panic" => Mode::Panic,
-                    "bench" => Mode::Bench,
+                    "bench" => Mode::Bench { only: None },
                     other => return Err(CmdlineError::UnknownMode(other)),
                 })
             }
@@ -88,15 +144,18 @@ pub fn parse_command_line(line: &str, default: Mode) -> Result<Mode, CmdlineErro
                 Ok(n) if (1..=MAX_SELFTEST_TICKS).contains(&n) => ticks = Some(n),
                 _ => return Err(CmdlineError::BadTicks(value)),
             },
+            "only" => only = Some(PathName::new(value).ok_or(CmdlineError::BadPathName(value))?),
             _ => return Err(CmdlineError::UnknownKey(key)),
         }
     }
-    match (mode.unwrap_or(default), ticks) {
-        (Mode::SelfTest { ticks: t }, n) => Ok(Mode::SelfTest {
+    match (mode.unwrap_or(default), ticks, only) {
+        (Mode::SelfTest { ticks: t }, n, None) => Ok(Mode::SelfTest {
             ticks: n.unwrap_or(if t == 0 { DEFAULT_SELFTEST_TICKS } else { t }),
         }),
-        (_, Some(_)) => Err(CmdlineError::TicksWithoutSelfTest),
-        (m, None) => Ok(m),
+        (_, Some(_), _) => Err(CmdlineError::TicksWithoutSelfTest),
+        (Mode::Bench { .. }, None, only) => Ok(Mode::Bench { only }),
+        (_, None, Some(_)) => Err(CmdlineError::OnlyWithoutBench),
+        (m, None, None) => Ok(m),
     }
 }
 
@@ -159,7 +218,36 @@ mod tests {
         );
         assert_eq!(
             parse_command_line("mode=bench", Mode::SelfTest { ticks: 0 }),
-            Ok(Mode::Bench)
+            Ok(Mode::Bench { only: None })
+        );
+        let Ok(Mode::Bench { only: Some(p) }) =
+            parse_command_line("mode=bench only=uplink-to-vf", SERVE)
+        else {
+            panic!("mode=bench only=... did not parse");
+        };
+        assert_eq!(p.as_str(), "uplink-to-vf");
+    }
+
+    #[test]
+    fn only_is_a_bench_path_name() {
+        let long = "x".repeat(PATH_NAME_MAX + 1);
+        for bad in ["", "Uplink", "a b", "a_b", long.as_str()] {
+            let line = std::format!("mode=bench only={bad}");
+            assert!(
+                matches!(
+                    parse_command_line(&line, SERVE),
+                    Err(CmdlineError::BadPathName(_)) | Err(CmdlineError::UnknownKey(_))
+                ),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            parse_command_line("mode=serve only=vf-to-vf", SERVE),
+            Err(CmdlineError::OnlyWithoutBench)
+        );
+        assert_eq!(
+            parse_command_line("mode=selftest only=vf-to-vf", SERVE),
+            Err(CmdlineError::OnlyWithoutBench)
         );
     }
 

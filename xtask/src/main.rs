@@ -7,6 +7,7 @@ mod demo;
 mod fuzz;
 mod image;
 mod linux;
+mod profile;
 mod setup;
 mod size;
 mod test;
@@ -94,6 +95,13 @@ enum Cmd {
         /// ratios against baselines from the same run).
         #[arg(long)]
         qemu: bool,
+        /// With --qemu: trace one full path (e.g. uplink-to-vf) and print
+        /// where its instructions go, by function and by source line.
+        #[arg(long, value_name = "PATH", requires = "qemu")]
+        profile: Option<String>,
+        /// With --profile: rows per table.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
         #[command(flatten)]
         image: image::ImageArgs,
     },
@@ -127,7 +135,12 @@ fn sizes(board: Option<String>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench(qemu: bool, mut args: image::ImageArgs) -> Result<ExitCode> {
+fn bench(
+    qemu: bool,
+    profile: Option<String>,
+    top: usize,
+    mut args: image::ImageArgs,
+) -> Result<ExitCode> {
     if !qemu {
         bench::host()?;
         return Ok(ExitCode::SUCCESS);
@@ -136,6 +149,10 @@ fn bench(qemu: bool, mut args: image::ImageArgs) -> Result<ExitCode> {
     args.release = true;
     let built = image::build(&args)?;
     setup::ensure_qemu()?;
+    if let Some(path) = profile {
+        profile::run(&built, &path, top)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let m = bench::measure(&built)?;
     let report = bench::summarise(m.rows, Some(m.stack));
     bench::print(&report);
@@ -187,7 +204,12 @@ fn main() -> ExitCode {
             image,
         } => sim(&scenario, qemu.then_some(image)),
         Cmd::Fuzz { seconds, target } => fuzz_all(seconds, target.as_deref()),
-        Cmd::Bench { qemu, image } => bench(qemu, image),
+        Cmd::Bench {
+            qemu,
+            profile,
+            top,
+            image,
+        } => bench(qemu, profile, top, image),
         Cmd::Size { board } => sizes(board),
         Cmd::Test => test::run_all(),
         Cmd::Boards => {

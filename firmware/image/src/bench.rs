@@ -220,7 +220,8 @@ fn report(path: &str, entries: usize, vfs: usize, dests: usize, n: u64) {
     );
 }
 
-pub fn run(device: &mut Device<TOTAL_VFS>) -> ExitCode {
+/// The whole bench, or (`only`) one full path repeated for a profile.
+pub fn run(device: &mut Device<TOTAL_VFS>, only: Option<&str>) -> ExitCode {
     let pmu = match InstructionCounter::start() {
         Ok(p) => p,
         Err(e) => {
@@ -231,6 +232,15 @@ pub fn run(device: &mut Device<TOTAL_VFS>) -> ExitCode {
             return ExitCode::Failure;
         }
     };
+    if let Some(path) = only {
+        return match full::profile(&pmu, device, path) {
+            Ok(()) => ExitCode::Success,
+            Err(e) => {
+                defmt::error!("bench: profile of {=str}: {=str}", path, e);
+                ExitCode::Failure
+            }
+        };
+    }
     // SAFETY: the only reference to the rig, for the rest of the run.
     let rig = unsafe { &mut *RIG.0.get() };
     defmt::info!(
@@ -331,7 +341,7 @@ pub fn run(device: &mut Device<TOTAL_VFS>) -> ExitCode {
     report("port-vlan-insert", 0, 0, 1, copy(rig, 1));
     report("port-vlan-strip", 0, 0, 1, copy(rig, 2));
 
-    if let Err(e) = full::run(&pmu, device) {
+    if let Err(e) = full::run(&pmu, device, None).map(drop) {
         defmt::error!("bench: full path: {=str}", e);
         return ExitCode::Failure;
     }

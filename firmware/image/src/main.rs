@@ -89,11 +89,11 @@ fn main() -> ! {
             arch::exit(ExitCode::Failure)
         }
         Mode::Panic => panic!("panic requested on the command line"),
-        Mode::Bench => {
+        Mode::Bench { only } => {
             let Some(device) = take_device() else {
                 arch::exit(ExitCode::Failure)
             };
-            let code = bench::run(device);
+            let code = bench::run(device, only.as_ref().map(|p| p.as_str()));
             report_stack();
             arch::exit(code)
         }

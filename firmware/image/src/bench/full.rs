@@ -83,8 +83,26 @@ impl Uplink for BurstUplink {
     }
 }
 
+/// The full paths, by the names their rows and budgets use.
+const PATHS: [&str; 7] = [
+    "uplink-to-vf",
+    "uplink-broadcast",
+    "vf-to-uplink",
+    "vf-to-vf",
+    "vf-tx-spoofed",
+    "vf-to-uplink-port-vlan",
+    "uplink-to-vf-port-vlan",
+];
+
+/// Bursts a profile measures (`mode=bench only=PATH`).
+const PROFILE_BURSTS: u64 = 20;
+
 /// The host side: writes what the hardware model and the drivers would.
-struct Host {
+struct Host<'a> {
+    /// Profile: only this path, repeated, and no report lines.
+    only: Option<&'a str>,
+    /// Frames through the PMU windows of a profile.
+    profiled_frames: u64,
     hw: &'static HostInterface,
     /// Core address of host memory (bus address HOST_MEMORY_BUS_BASE).
     memory: usize,
@@ -116,7 +134,7 @@ fn desc_bytes(w: [u32; 4]) -> [u8; DESC] {
     b
 }
 
-impl Host {
+impl Host<'_> {
     fn poll(&mut self, dev: &mut Dev) {
         self.now_ns += 1_000_000;
         dev.poll(self.hw, &mut self.dma, &mut self.uplink, self.now_ns);
@@ -364,7 +382,7 @@ enum Expect {
     TxDropped(usize, u64),
 }
 
-impl Host {
+impl Host<'_> {
     /// One burst, measured: Rx buffers refilled, the frames offered, the
     /// device polled until they are through (at most four polls: a Tx
     /// queue sends 32 a poll). Instructions per frame, the polls' alone.
@@ -422,6 +440,19 @@ impl Host {
         at: At,
         case: Case,
     ) -> Result<(), &'static str> {
+        match self.only {
+            Some(p) if p != case.path => return Ok(()),
+            Some(_) => {
+                // A profile: every burst in the PMU windows, none reported.
+                for _ in 0..PROFILE_BURSTS {
+                    self.burst(pmu, dev, at.functions, case.source, case.expect)
+                        .map_err(|_| case.failure)?;
+                }
+                self.profiled_frames += PROFILE_BURSTS * BURST as u64;
+                return Ok(());
+            }
+            None => {}
+        }
         let n = self
             .warm_burst(pmu, dev, at.functions, case.source, case.expect)
             .map_err(|_| case.failure)?;
@@ -445,7 +476,26 @@ impl Host {
     }
 }
 
-pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> {
+/// One full path, 20 bursts in the first configuration (8 VFs, one MAC
+/// each), for `cargo xtask bench --qemu --profile PATH`: it traces the run
+/// and charges what executes between the PMU reads to source lines.
+pub fn profile(pmu: &InstructionCounter, dev: &mut Dev, path: &str) -> Result<(), &'static str> {
+    if !PATHS.contains(&path) {
+        defmt::error!("bench: the full paths are {=[?]}", PATHS);
+        return Err("not a full path");
+    }
+    let frames = run(pmu, dev, Some(path))?;
+    defmt::info!("profile: {} frames measured", frames);
+    Ok(())
+}
+
+/// Every full path in every configuration (or, with `only`, one path in
+/// the first); the frames a profile measured.
+pub fn run(
+    pmu: &InstructionCounter,
+    dev: &mut Dev,
+    only: Option<&str>,
+) -> Result<u64, &'static str> {
     // The window's registers, then host memory, in the RAM past the image
     // (not static: every image would carry them).
     let (free, free_len) = hal::arch::free_ram::take().ok_or("free RAM already taken")?;
@@ -461,6 +511,8 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
     let memory = free + REGISTERS_SIZE;
     dev.attach(hw);
     let mut host = Host {
+        only,
+        profiled_frames: 0,
         hw,
         memory,
         // SAFETY: host memory, used as nothing else from here on.
@@ -482,6 +534,9 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             continue;
         }
         for full in [false, true] {
+            if only.is_some() && (vfs, full) != (8, false) {
+                continue;
+            }
             host.configure(dev, vfs, full)?;
             let entries = host.macs.len() + host.mc_hashes;
             let functions = vfs + 1;
@@ -507,12 +562,14 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
             };
 
             // Idle: a poll with nothing to do (per poll, not per frame).
-            let idle = without_interrupts(|| {
-                let before = pmu.read();
-                host.poll(dev);
-                pmu.read() - before
-            });
-            report("idle-poll", entries, vfs, 0, idle);
+            if only.is_none() {
+                let idle = without_interrupts(|| {
+                    let before = pmu.read();
+                    host.poll(dev);
+                    pmu.read() - before
+                });
+                report("idle-poll", entries, vfs, 0, idle);
+            }
 
             let at = At {
                 entries,
@@ -631,5 +688,5 @@ pub fn run(pmu: &InstructionCounter, dev: &mut Dev) -> Result<(), &'static str> 
     }
     // Leave the device as a boot would find it.
     host.set_vfs(dev, 0);
-    Ok(())
+    Ok(host.profiled_frames)
 }
