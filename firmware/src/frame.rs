@@ -222,8 +222,26 @@ pub fn insert_tag(frame: &[u8], tag: Tag, out: &mut [u8]) -> Option<usize> {
     out[..12].copy_from_slice(&frame[..12]);
     out[12..14].copy_from_slice(&tag.tpid.to_be_bytes());
     out[14..16].copy_from_slice(&tag.tci.to_be_bytes());
-    out[16..len].copy_from_slice(&frame[12..]);
+    // 4 bytes apart: word copies where `memcpy` would go byte by byte.
+    hal::mem::copy(&mut out[16..len], &frame[12..]);
     Some(len)
+}
+
+/// Inserts `tag` after the addresses of the frame at `buf[at..at + len]`,
+/// in place: the 12 address bytes move 4 back, into the headroom before
+/// the frame, and nothing else moves. The frame then starts at the
+/// returned offset (`at - 4`) and is 4 longer. `None` (nothing changed)
+/// without 4 bytes of headroom, room after, or a whole address pair.
+/// (The way in strips by copying instead, [`strip_outer_tag`]: in place,
+/// the frame would be left 4 bytes off for the copy into the VF's ring.)
+pub fn push_tag(buf: &mut [u8], at: usize, len: usize, tag: Tag) -> Option<usize> {
+    if at < 4 || len < 12 || at.checked_add(len)? > buf.len() {
+        return None;
+    }
+    buf.copy_within(at..at + 12, at - 4);
+    buf[at + 8..at + 10].copy_from_slice(&tag.tpid.to_be_bytes());
+    buf[at + 10..at + 12].copy_from_slice(&tag.tci.to_be_bytes());
+    Some(at - 4)
 }
 
 /// Writes `frame` without its outer tag into `out`; returns the length.
@@ -233,13 +251,35 @@ pub fn strip_outer_tag(frame: &[u8], out: &mut [u8]) -> Option<usize> {
     }
     let len = frame.len() - 4;
     out[..12].copy_from_slice(&frame[..12]);
-    out[12..len].copy_from_slice(&frame[16..]);
+    hal::mem::copy(&mut out[12..len], &frame[16..]);
     Some(len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_goes_in_in_place() {
+        let frame = eth([2, 9, 9, 9, 9, 9], &[0x08, 0x00, 0x45, 0, 0, 20, 7, 7]);
+        let tag = Tag {
+            tpid: TPID_8021Q,
+            tci: 0x2064,
+        };
+        let mut buf = [0xeeu8; 64];
+        buf[8..8 + frame.len()].copy_from_slice(&frame);
+        let at = push_tag(&mut buf, 8, frame.len(), tag).unwrap();
+        let tagged = &buf[at..at + frame.len() + 4];
+        let mut want = [0u8; 64];
+        let n = insert_tag(&frame, tag, &mut want).unwrap();
+        assert_eq!(tagged, &want[..n], "the same bytes as the copying insert");
+        let mut back = [0u8; 64];
+        let m = strip_outer_tag(tagged, &mut back).unwrap();
+        assert_eq!(&back[..m], &frame[..]);
+        assert_eq!(push_tag(&mut buf, 3, frame.len(), tag), None, "no headroom");
+        assert_eq!(push_tag(&mut buf, 60, 12, tag), None, "past the buffer");
+        assert_eq!(push_tag(&mut buf, 8, 11, tag), None, "no address pair");
+    }
 
     fn eth(dst: [u8; 6], ethertype_and_rest: &[u8]) -> std::vec::Vec<u8> {
         let mut f = dst.to_vec();

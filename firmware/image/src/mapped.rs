@@ -38,6 +38,8 @@ impl Dma for MappedDma {
         match self.at(addr, buf.len()) {
             Some(p) => {
                 // SAFETY: inside the memory `new` was given (checked by `at`).
+                // A plain copy: what is read (Tx buffers into the scratch
+                // buffer) is aligned alike in practice.
                 unsafe {
                     core::ptr::copy_nonoverlapping(p as *const u8, buf.as_mut_ptr(), buf.len())
                 };
@@ -50,8 +52,12 @@ impl Dma for MappedDma {
     fn write(&mut self, addr: u64, data: &[u8]) -> bool {
         match self.at(addr, data.len()) {
             Some(p) => {
-                // SAFETY: as in `read`.
-                unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p as *mut u8, data.len()) };
+                // SAFETY: inside the memory `new` was given (checked by
+                // `at`), which nothing else in the firmware uses. What is
+                // written may be 4 bytes off (a frame that got a tag on
+                // its way between two VFs): `hal::mem::copy`.
+                let host = unsafe { core::slice::from_raw_parts_mut(p as *mut u8, data.len()) };
+                hal::mem::copy(host, data);
                 true
             }
             None => false,

@@ -23,8 +23,13 @@ use hal::ixgbe::queuereg::{RXDCTL_ENABLE, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, TXDC
 use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
-/// Scratch buffer size: the largest frame plus a tag we may insert.
-pub const BUF: usize = MAX_FRAME + 8;
+/// Room before a frame for the tags the firmware may push in place (a Tx
+/// descriptor's and a port VLAN's: 8 bytes), rounded up so that the frame
+/// arrives 16-aligned (under strict alignment, LLVM copies a 64-byte frame
+/// inline only from and to 16-aligned memory).
+pub const HEADROOM: usize = 16;
+/// Scratch buffer size: the headroom and the largest frame.
+pub const BUF: usize = HEADROOM + MAX_FRAME;
 /// Frames a Tx queue sends per poll before others get a turn.
 pub const TX_BURST: usize = 32;
 /// Frames taken from the uplink per poll.
@@ -35,13 +40,19 @@ pub const MAX_DESC_PER_FRAME: usize = 40;
 /// Largest ring (the 82599's 8192 descriptors).
 pub const MAX_RING: u32 = 8192;
 
-/// Two frame buffers: the frame, and the frame with a tag added/removed.
-/// Aligned (and BUF a multiple of 8) so that copies into and out of them
-/// move words, not bytes, when the other side is aligned too.
+/// The frame being switched, with headroom before it so that VLAN tags go
+/// in on the way out in place (12 bytes move, not the frame); and a second
+/// buffer a frame is stripped into on the way in, so that what is copied
+/// into a VF's ring stays aligned (an in-place strip left the DMA source
+/// 4 bytes off, which cost more than the strip's own copy). Both frames
+/// start [`HEADROOM`] bytes into 64-aligned buffers, so that copies into
+/// and out of them move words, not bytes, when the other side is aligned.
 #[repr(C, align(64))]
 pub struct Scratch {
-    pub a: [u8; BUF],
-    pub b: [u8; BUF],
+    pub buf: [u8; BUF],
+    pub stripped: [u8; BUF],
+    /// Where the frame starts in `buf`.
+    pub at: usize,
 }
 
 /// Where a queue stands.
@@ -390,13 +401,6 @@ fn parse_drop(e: ParseError) -> DropReason {
     }
 }
 
-/// Which scratch buffer holds the frame.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Buf {
-    A,
-    B,
-}
-
 impl<const N: usize> Device<N> {
     pub(super) fn dp(&mut self, f: usize) -> &mut FunctionDp {
         if f == 0 {
@@ -431,11 +435,9 @@ impl<const N: usize> Device<N> {
         .min(MAX_QUEUES)
     }
 
-    fn frame(&self, b: Buf, len: usize) -> &[u8] {
-        match b {
-            Buf::A => &self.scratch.a[..len],
-            Buf::B => &self.scratch.b[..len],
-        }
+    /// The frame in scratch, `len` bytes of it.
+    fn frame(&self, len: usize) -> &[u8] {
+        &self.scratch.buf[self.scratch.at..self.scratch.at + len]
     }
 
     /// The data path's share of a poll.
@@ -490,7 +492,8 @@ impl<const N: usize> Device<N> {
             }
         }
         for _ in 0..RX_BURST {
-            let Some(n) = uplink.receive(&mut self.scratch.a) else {
+            self.scratch.at = HEADROOM;
+            let Some(n) = uplink.receive(&mut self.scratch.buf[HEADROOM..]) else {
                 break;
             };
             self.receive_from_wire(hw, dma, n);
@@ -499,11 +502,13 @@ impl<const N: usize> Device<N> {
 
     fn receive_from_wire(&mut self, hw: &HostInterface, dma: &mut (impl Dma + ?Sized), n: usize) {
         self.uplink.rx_offered += 1;
-        if n > BUF {
+        if n > MAX_FRAME {
             self.uplink.drop_rx(DropReason::Oversize);
             return;
         }
-        let p = match frame::parse(&self.scratch.a[..n]) {
+        // Straight from the uplink: at HEADROOM (a constant offset keeps
+        // the bounds checks and the alignment known).
+        let p = match frame::parse(&self.scratch.buf[HEADROOM..HEADROOM + n]) {
             Ok(p) => p,
             Err(e) => {
                 self.uplink.drop_rx(parse_drop(e));
@@ -527,7 +532,7 @@ impl<const N: usize> Device<N> {
     /// What every destination of the frame in scratch A shares: RSS is
     /// device-wide, so the L3 walk and the hash are done once per frame.
     fn incoming<'p>(&self, len: usize, p: &'p Parsed, looped_back: bool) -> Incoming<'p> {
-        let l3 = p.l3(&self.scratch.a[..len]);
+        let l3 = p.l3(self.frame(len));
         let (hash, rss_type) = self.rss.frame_hash(&l3).unwrap_or((0, 0));
         Incoming {
             len,
@@ -633,16 +638,14 @@ impl<const N: usize> Device<N> {
             looped_back: frame.looped_back,
         };
         let win = Window::of(&hw.function[f]);
-        let (buf, blen) = if strip {
-            let m = frame::strip_outer_tag(&self.scratch.a[..len], &mut self.scratch.b)
-                .ok_or(DropReason::BadVlanHeader)?;
-            (Buf::B, m)
+        let frame = if strip {
+            let (buf, at) = (&self.scratch.buf, self.scratch.at);
+            let out = &mut self.scratch.stripped[HEADROOM..];
+            let m =
+                frame::strip_outer_tag(&buf[at..at + len], out).ok_or(DropReason::BadVlanHeader)?;
+            &self.scratch.stripped[HEADROOM..HEADROOM + m]
         } else {
-            (Buf::A, len)
-        };
-        let frame = match buf {
-            Buf::A => &self.scratch.a[..blen],
-            Buf::B => &self.scratch.b[..blen],
+            &self.scratch.buf[self.scratch.at..self.scratch.at + len]
         };
         let dp = if f == 0 {
             &mut self.dp_pf
@@ -704,12 +707,13 @@ impl<const N: usize> Device<N> {
                 } else {
                     &mut self.dp_vf[f - 1]
                 };
+                self.scratch.at = HEADROOM;
                 match tx_take(
                     &mut dp.queues[q],
                     regs,
                     win,
                     dma,
-                    &mut self.scratch.a[..MAX_FRAME],
+                    &mut self.scratch.buf[HEADROOM..],
                 ) {
                     TxTake::Empty => break,
                     TxTake::Frame(len, tag) => self.transmit(hw, dma, uplink, f, len, tag),
@@ -836,12 +840,11 @@ impl<const N: usize> Device<N> {
                 tpid: TPID_8021Q,
                 tci,
             };
-            let m = frame::insert_tag(&self.scratch.a[..len], tag, &mut self.scratch.b)
+            self.scratch.at = frame::push_tag(&mut self.scratch.buf, self.scratch.at, len, tag)
                 .ok_or(DropReason::Oversize)?;
-            self.scratch.a[..m].copy_from_slice(&self.scratch.b[..m]);
-            len = m;
+            len += 4;
         }
-        let p = frame::parse(self.frame(Buf::A, len)).map_err(parse_drop)?;
+        let p = frame::parse(self.frame(len)).map_err(parse_drop)?;
         *parsed = p;
         if f == 0 {
             return Ok(len);
@@ -872,13 +875,12 @@ impl<const N: usize> Device<N> {
                     tpid: pv.proto.ethertype(),
                     tci: u16::from(pv.qos) << 13 | pv.vid,
                 };
-                let m = frame::insert_tag(&self.scratch.a[..len], tag, &mut self.scratch.b)
+                self.scratch.at = frame::push_tag(&mut self.scratch.buf, self.scratch.at, len, tag)
                     .ok_or(DropReason::Oversize)?;
-                self.scratch.a[..m].copy_from_slice(&self.scratch.b[..m]);
                 // A third tag does not parse: the frame had two already.
                 *parsed =
-                    frame::parse(&self.scratch.a[..m]).map_err(|_| DropReason::BadVlanHeader)?;
-                return Ok(m);
+                    frame::parse(self.frame(len + 4)).map_err(|_| DropReason::BadVlanHeader)?;
+                return Ok(len + 4);
             }
             None => {
                 if vf.admin.spoof_check
@@ -924,7 +926,7 @@ impl<const N: usize> Device<N> {
         self.uplink.tx_offered += 1;
         if !uplink.link_up() {
             self.uplink.drop_tx(DropReason::UplinkDown);
-        } else if !uplink.transmit(&self.scratch.a[..len]) {
+        } else if !uplink.transmit(self.frame(len)) {
             self.uplink.drop_tx(DropReason::UplinkFull);
         } else {
             self.uplink.tx_packets += 1;

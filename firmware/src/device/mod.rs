@@ -187,8 +187,9 @@ impl<const N: usize> Device<N> {
             tx_group_seen: [0; hal::chip::DOORBELL_GROUPS],
             tx_pending: crate::classifier::PoolSet::EMPTY,
             scratch: Scratch {
-                a: [0; dataplane::BUF],
-                b: [0; dataplane::BUF],
+                buf: [0; dataplane::BUF],
+                stripped: [0; dataplane::BUF],
+                at: dataplane::HEADROOM,
             },
             shutdown: false,
             now_ns: 0,

@@ -146,7 +146,8 @@ impl Uplink for VirtioUplink {
         let n = match got {
             Ok((hdr, len)) => {
                 let n = len.min(buf.len());
-                buf[..n].copy_from_slice(&rxbuf[hdr..hdr + n]);
+                // The 12-byte header leaves the frame 4-aligned only.
+                crate::mem::copy(&mut buf[..n], &rxbuf[hdr..hdr + n]);
                 Some(len)
             }
             Err(_) => {
