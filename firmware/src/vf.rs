@@ -106,7 +106,10 @@ impl VlanProto {
 pub struct PortVlan {
     pub vid: u16,
     pub qos: u8,
-    pub proto: VlanProto,
+    /// The tag's EtherType ([`VlanProto::ethertype`]). A plain number, not
+    /// the enum: the enum's spare values would encode `None` in an
+    /// `Option<PortVlan>`, and a never-used VF slot would not be all zeros.
+    pub tpid: u16,
 }
 
 /// What the PF administered for this VF. Survives VF resets and FLR.
@@ -239,6 +242,9 @@ pub struct Vf {
     /// Resets in the current one-second window, and when it started.
     pub resets_in_window: u32,
     pub reset_window_ns: u64,
+    /// Set up with the defaults ([`Vf::NEW`]): the first time the VF is
+    /// enabled. Until then the slot is [`Vf::UNUSED`], all zeros.
+    pub set_up: bool,
 }
 
 /// The misbehaviour policy (docs/robustness.md).
@@ -274,6 +280,50 @@ impl Vf {
         mbx_at_ns: 0,
         resets_in_window: 0,
         reset_window_ns: 0,
+        set_up: true,
+    };
+
+    /// A slot no VF has used yet: every field zero, so that a device's VF
+    /// table is zero-initialised (the image's device then lives in .bss,
+    /// not in the loaded image). Enabling the VF makes it [`Vf::NEW`].
+    pub const UNUSED: Vf = Vf {
+        lifecycle: Lifecycle::Disabled,
+        admin: AdminConfig {
+            mac: None,
+            port_vlan: None,
+            spoof_check: false,
+            trust: false,
+            link_state: LinkState::Auto,
+            min_tx_rate: 0,
+            max_tx_rate: 0,
+            query_rss: false,
+        },
+        oper: OperConfig {
+            mac: None,
+            api: MbxApi::V1_0,
+            xcast: XcastMode::None,
+            max_frame: 0,
+            vlans: VlanSet::EMPTY,
+            mc_hashes: heapless::Vec::new(),
+            macvlans: heapless::Vec::new(),
+        },
+        mailbox: MailboxCounters {
+            requests: 0,
+            acks: 0,
+            nacks: 0,
+            before_cts: 0,
+            malformed: 0,
+            violations: 0,
+            resets: 0,
+            xcast_downgrades: 0,
+            rate_limited: 0,
+        },
+        pending_control: None,
+        mbx_tokens: 0,
+        mbx_at_ns: 0,
+        resets_in_window: 0,
+        reset_window_ns: 0,
+        set_up: false,
     };
 
     /// Whether the VF's link is up under its link-state policy.

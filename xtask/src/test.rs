@@ -49,7 +49,12 @@ impl Summary {
     }
 }
 
-/// The bench mode's counts, held to the checked-in budget.
+/// Most initialised data an image may carry (the device and the bench rig
+/// are zero-initialised and belong in .bss).
+const MAX_DATA: u64 = 4096;
+
+/// The bench mode's counts, held to the checked-in budget; and the
+/// image's .data, held small.
 fn bench_budgets(built: &image::BuiltImage) -> Result<String> {
     let m = crate::bench::measure(built)?;
     let report = crate::bench::summarise(m.rows, Some(m.stack));
@@ -59,6 +64,14 @@ fn bench_budgets(built: &image::BuiltImage) -> Result<String> {
     }
     let worst = |path: &str| report.paths.get(path).map_or(0, |f| f.worst);
     let size = crate::size::of_elf(&built.elf)?;
+    // The device is built all zeros so that it lives in .bss: one non-zero
+    // default would put its hundreds of KiB back into the loaded image.
+    if size.data > MAX_DATA {
+        bail!(
+            ".data is {} bytes (at most {MAX_DATA}): a static with a non-zero initialiser grew it",
+            size.data
+        );
+    }
     Ok(format!(
         "{} paths within budget; wire-unicast-decision {} and uplink-to-vf {} instructions/frame; stack high-water {} of {} bytes; static RAM {} KiB",
         report.paths.len(),

@@ -20,11 +20,13 @@ use hal::time::{Counter, ticks_to_ns};
 hal::entry!(main);
 
 /// The device logic's state: hundreds of KiB, in static memory, never on
-/// the stack. The mode that serves (or benchmarks) takes it, once.
+/// the stack. The mode that serves (or benchmarks) takes it, once. Built
+/// all zeros (so it is in .bss, not in the loaded image) and given the
+/// board's capacities when taken.
 struct DeviceCell(UnsafeCell<Device<{ board::capacities::TOTAL_VFS }>>);
 // SAFETY: handed out at most once (DEVICE_TAKEN), on the one firmware core.
 unsafe impl Sync for DeviceCell {}
-static DEVICE: DeviceCell = DeviceCell(UnsafeCell::new(Device::new(Capacities::from_board())));
+static DEVICE: DeviceCell = DeviceCell(UnsafeCell::new(Device::new(Capacities::NONE)));
 static DEVICE_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The device, the first time it is asked for.
@@ -33,7 +35,9 @@ pub(crate) fn take_device() -> Option<&'static mut Device<{ board::capacities::T
         return None;
     }
     // SAFETY: the flag makes this the only reference, ever.
-    Some(unsafe { &mut *DEVICE.0.get() })
+    let device = unsafe { &mut *DEVICE.0.get() };
+    device.set_capacities(Capacities::from_board());
+    Some(device)
 }
 
 fn main() -> ! {

@@ -533,7 +533,7 @@ impl<const N: usize> Device<N> {
     /// device-wide, so the L3 walk and the hash are done once per frame.
     fn incoming<'p>(&self, len: usize, p: &'p Parsed, looped_back: bool) -> Incoming<'p> {
         let l3 = p.l3(self.frame(len));
-        let (hash, rss_type) = self.rss.frame_hash(&l3).unwrap_or((0, 0));
+        let (hash, rss_type) = rss::DEFAULT.frame_hash(&l3).unwrap_or((0, 0));
         Incoming {
             len,
             p,
@@ -602,7 +602,7 @@ impl<const N: usize> Device<N> {
             }
             match vf.admin.port_vlan {
                 Some(pv) => match outer {
-                    Some(t) if t.tpid == pv.proto.ethertype() && t.vid() == pv.vid => strip = true,
+                    Some(t) if t.tpid == pv.tpid && t.vid() == pv.vid => strip = true,
                     _ => return Err(DropReason::VlanFilter),
                 },
                 None => {
@@ -872,7 +872,7 @@ impl<const N: usize> Device<N> {
                     return Err(DropReason::SpoofVlan);
                 }
                 let tag = Tag {
-                    tpid: pv.proto.ethertype(),
+                    tpid: pv.tpid,
                     tci: u16::from(pv.qos) << 13 | pv.vid,
                 };
                 self.scratch.at = frame::push_tag(&mut self.scratch.buf, self.scratch.at, len, tag)

@@ -40,6 +40,17 @@ pub struct Capacities {
 }
 
 impl Capacities {
+    /// No capacities at all: the all-zero placeholder of a device whose
+    /// capacities are set at run time ([`Device::set_capacities`]).
+    pub const NONE: Capacities = Capacities {
+        total_vfs: 0,
+        queue_pairs_per_vf: 0,
+        pf_queue_pairs: 0,
+        mac_filters: 0,
+        vlan_filters: 0,
+        multicast_hashes: 0,
+    };
+
     /// The selected board's capacities.
     pub const fn from_board() -> Capacities {
         use hal::board::capacities::*;
@@ -103,8 +114,6 @@ pub struct Device<const N: usize> {
     enabled: u16,
     uplink_up: bool,
     bridge: BridgeMode,
-    /// RSS (Toeplitz) tables for the device-wide key (read-only memory).
-    rss: &'static crate::rss::Toeplitz,
     event_seen: u32,
     sriov_done: u32,
     pcie_error_done: u32,
@@ -134,18 +143,17 @@ pub struct Device<const N: usize> {
 
 impl<const N: usize> Device<N> {
     /// A device with no VFs enabled. `caps.total_vfs` is clamped to `N`.
+    ///
+    /// Everything but the capacities starts at zero (the uplink is taken
+    /// to be up, and the classifier built, by [`attach`](Self::attach)), so
+    /// that `Device::new(Capacities::NONE)` is all zeros: a static of it
+    /// lives in .bss, and [`set_capacities`](Self::set_capacities) fills
+    /// in the board's at run time.
     pub const fn new(caps: Capacities) -> Self {
-        let mut caps = caps;
-        if caps.total_vfs as usize > N {
-            caps.total_vfs = N as u16;
-        }
-        // The unicast table's storage is sized by the board at build time.
-        if caps.mac_filters as usize > crate::classifier::EXACT_ENTRIES {
-            caps.mac_filters = crate::classifier::EXACT_ENTRIES as u32;
-        }
+        let caps = Self::clamp(caps);
         Device {
             caps,
-            vfs: [const { Vf::NEW }; N],
+            vfs: [const { Vf::UNUSED }; N],
             progress: [Progress {
                 req_done: 0,
                 reset_done: 0,
@@ -156,9 +164,8 @@ impl<const N: usize> Device<N> {
             }; N],
             pools: Pools::new(caps.mac_filters, caps.vlan_filters, caps.multicast_hashes),
             enabled: 0,
-            uplink_up: true,
+            uplink_up: false,
             bridge: BridgeMode::Veb,
-            rss: &crate::rss::DEFAULT,
             event_seen: 0,
             sriov_done: 0,
             pcie_error_done: 0,
@@ -178,7 +185,7 @@ impl<const N: usize> Device<N> {
                 events_lost: 0,
             },
             classifier: Classifier::new(),
-            classifier_dirty: true,
+            classifier_dirty: false,
             pf_mac: None,
             dp_pf: FunctionDp::NEW,
             dp_vf: [FunctionDp::NEW; N],
@@ -189,11 +196,38 @@ impl<const N: usize> Device<N> {
             scratch: Scratch {
                 buf: [0; dataplane::BUF],
                 stripped: [0; dataplane::BUF],
-                at: dataplane::HEADROOM,
+                at: 0,
             },
             shutdown: false,
             now_ns: 0,
         }
+    }
+
+    /// What the board's tables allow, within what this device has room
+    /// for.
+    const fn clamp(caps: Capacities) -> Capacities {
+        let mut caps = caps;
+        if caps.total_vfs as usize > N {
+            caps.total_vfs = N as u16;
+        }
+        // The unicast table's storage is sized by the board at build time.
+        if caps.mac_filters as usize > crate::classifier::EXACT_ENTRIES {
+            caps.mac_filters = crate::classifier::EXACT_ENTRIES as u32;
+        }
+        caps
+    }
+
+    /// Sets the capacities of a device made with [`Capacities::NONE`]
+    /// (see [`new`](Self::new)). Before [`attach`](Self::attach) only:
+    /// false, and nothing changed, once VFs are enabled.
+    pub fn set_capacities(&mut self, caps: Capacities) -> bool {
+        if self.enabled != 0 {
+            return false;
+        }
+        self.caps = Self::clamp(caps);
+        let c = self.caps;
+        self.pools = Pools::new(c.mac_filters, c.vlan_filters, c.multicast_hashes);
+        true
     }
 
     pub fn capacities(&self) -> Capacities {
@@ -262,6 +296,10 @@ impl<const N: usize> Device<N> {
     pub fn attach(&mut self, hw: &HostInterface) {
         let g = &hw.global;
         g.fw_status.set(0);
+        // Until the uplink driver says otherwise; and the classifier is
+        // built on the first poll.
+        self.uplink_up = true;
+        self.classifier_dirty = true;
         g.magic.set(WINDOW_MAGIC);
         g.layout_version.set(LAYOUT_VERSION);
         g.total_vfs.set(u32::from(self.caps.total_vfs));
@@ -397,6 +435,9 @@ impl<const N: usize> Device<N> {
         }
         for i in usize::from(self.enabled)..usize::from(want) {
             let vf = &mut self.vfs[i];
+            if !vf.set_up {
+                *vf = Vf::NEW;
+            }
             vf.lifecycle = vf::Lifecycle::AwaitingReset;
             vf.mailbox = Default::default();
             self.dp_vf[i] = FunctionDp::NEW;
@@ -597,7 +638,7 @@ impl<const N: usize> Device<N> {
         let mut ctx = Context {
             pools: &mut self.pools,
             queue_pairs: u32::from(self.caps.queue_pairs_per_vf),
-            rss_key: self.rss.key(),
+            rss_key: crate::rss::DEFAULT.key(),
             vf: i as u16,
         };
         let out = mailbox::handle(&mut self.vfs[i], &mut ctx, msg, len);
@@ -964,7 +1005,7 @@ impl<const N: usize> Device<N> {
         let new = (vid != 0).then_some(PortVlan {
             vid: vid as u16,
             qos: qos as u8,
-            proto,
+            tpid: proto.ethertype(),
         });
         if vid == 0 && qos != 0 {
             return Status::InvalidArgument;
@@ -1013,7 +1054,7 @@ impl<const N: usize> Device<N> {
         if let Some(p) = v.admin.port_vlan {
             r[VLAN] = u32::from(p.vid);
             r[QOS] = u32::from(p.qos);
-            r[VLAN_PROTO] = u32::from(p.proto.ethertype());
+            r[VLAN_PROTO] = u32::from(p.tpid);
         } else {
             r[VLAN_PROTO] = u32::from(VlanProto::Dot1Q.ethertype());
         }
