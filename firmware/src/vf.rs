@@ -227,6 +227,20 @@ pub struct MailboxCounters {
     pub rate_limited: u32,
 }
 
+impl MailboxCounters {
+    pub const ZERO: MailboxCounters = MailboxCounters {
+        requests: 0,
+        acks: 0,
+        nacks: 0,
+        before_cts: 0,
+        malformed: 0,
+        violations: 0,
+        resets: 0,
+        xcast_downgrades: 0,
+        rate_limited: 0,
+    };
+}
+
 /// One VF.
 #[derive(Clone)]
 pub struct Vf {
@@ -264,17 +278,7 @@ impl Vf {
         lifecycle: Lifecycle::Disabled,
         admin: AdminConfig::DEFAULT,
         oper: OperConfig::RESET,
-        mailbox: MailboxCounters {
-            requests: 0,
-            acks: 0,
-            nacks: 0,
-            before_cts: 0,
-            malformed: 0,
-            violations: 0,
-            resets: 0,
-            xcast_downgrades: 0,
-            rate_limited: 0,
-        },
+        mailbox: MailboxCounters::ZERO,
         pending_control: None,
         mbx_tokens: policy::MBX_BURST,
         mbx_at_ns: 0,
@@ -307,17 +311,7 @@ impl Vf {
             mc_hashes: heapless::Vec::new(),
             macvlans: heapless::Vec::new(),
         },
-        mailbox: MailboxCounters {
-            requests: 0,
-            acks: 0,
-            nacks: 0,
-            before_cts: 0,
-            malformed: 0,
-            violations: 0,
-            resets: 0,
-            xcast_downgrades: 0,
-            rate_limited: 0,
-        },
+        mailbox: MailboxCounters::ZERO,
         pending_control: None,
         mbx_tokens: 0,
         mbx_at_ns: 0,

@@ -342,6 +342,13 @@ impl Host<'_> {
     }
 }
 
+/// Fills a burst: frame k to `dst(k)` from `src`.
+fn fill(frames: &mut [[u8; FRAME]; BURST], dst: impl Fn(usize) -> Mac, src: Mac) {
+    for (k, f) in frames.iter_mut().enumerate() {
+        write_frame(f, dst(k), src, k);
+    }
+}
+
 /// Frames received by the first `functions` functions, all told.
 fn received(dev: &Dev, functions: usize) -> u64 {
     (0..functions)
@@ -588,10 +595,8 @@ pub fn run(
             let to_wire = Expect::Sent(BURST as u32);
 
             // Wire → VF: unicast spread over the whole table.
-            for k in 0..BURST {
-                let dst = spread(&host, &plain, k);
-                write_frame(&mut host.uplink.frames[k], dst, stranger, k);
-            }
+            let dsts: [Mac; BURST] = core::array::from_fn(|k| spread(&host, &plain, k));
+            fill(&mut host.uplink.frames, |k| dsts[k], stranger);
             let case = Case {
                 path: "uplink-to-vf",
                 destinations: 1,
@@ -603,9 +608,7 @@ pub fn run(
 
             // Wire → everyone: broadcast to the PF and every VF (but the
             // port-VLAN one: the frames are untagged).
-            for (k, f) in host.uplink.frames.iter_mut().enumerate() {
-                write_frame(f, Mac::BROADCAST, stranger, k);
-            }
+            fill(&mut host.uplink.frames, |_| Mac::BROADCAST, stranger);
             let case = Case {
                 path: "uplink-broadcast",
                 destinations: functions,
@@ -616,10 +619,9 @@ pub fn run(
             host.row(pmu, dev, at, case)?;
 
             // VF → wire: to an address no function owns.
+            let nobody = |k: usize| Mac([0x02, 0xdd, 0, 0, 0, k as u8]);
             let mut frames = [[0u8; FRAME]; BURST];
-            for (k, f) in frames.iter_mut().enumerate() {
-                write_frame(f, Mac([0x02, 0xdd, 0, 0, 0, k as u8]), sender_mac, k);
-            }
+            fill(&mut frames, nobody, sender_mac);
             let case = Case {
                 path: "vf-to-uplink",
                 destinations: 1,
@@ -630,9 +632,8 @@ pub fn run(
             host.row(pmu, dev, at, case)?;
 
             // VF → VF: to the other VFs' addresses, spread over the table.
-            for (k, f) in frames.iter_mut().enumerate() {
-                write_frame(f, spread(&host, &others, k), sender_mac, k);
-            }
+            let to_others: [Mac; BURST] = core::array::from_fn(|k| spread(&host, &others, k));
+            fill(&mut frames, |k| to_others[k], sender_mac);
             let case = Case {
                 path: "vf-to-vf",
                 destinations: 1,
@@ -644,9 +645,7 @@ pub fn run(
 
             // Anti-spoof: VF 1 sends from an address it does not own;
             // every frame is dropped (the cost of saying no).
-            for (k, f) in frames.iter_mut().enumerate() {
-                write_frame(f, spread(&host, &others, k), stranger, k);
-            }
+            fill(&mut frames, |k| to_others[k], stranger);
             let case = Case {
                 path: "vf-tx-spoofed",
                 destinations: 1,
@@ -659,9 +658,7 @@ pub fn run(
             // Port VLAN out: the port-VLAN VF sends untagged, the wire
             // gets them tagged.
             let pv_mac = unicast_mac(pv_function - 1);
-            for (k, f) in frames.iter_mut().enumerate() {
-                write_frame(f, Mac([0x02, 0xdd, 0, 0, 0, k as u8]), pv_mac, k);
-            }
+            fill(&mut frames, nobody, pv_mac);
             let case = Case {
                 path: "vf-to-uplink-port-vlan",
                 destinations: 1,
