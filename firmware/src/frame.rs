@@ -53,7 +53,7 @@ pub enum L3 {
 /// A parsed frame. Aligned to 16 so that moving it is a few paired loads
 /// and stores: the target is built with strict alignment, and LLVM there
 /// turns a move of a less aligned 32-byte value into a `memcpy` call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(align(16))]
 pub struct Parsed {
     pub dst: Mac,

@@ -770,8 +770,7 @@ impl<const N: usize> Device<N> {
         desc_tag: Option<u16>,
     ) {
         self.dp(f).counters.tx_offered += 1;
-        let mut p = Parsed::default();
-        match self.egress_policy(f, len, desc_tag, &mut p) {
+        match self.egress_policy(f, len, desc_tag) {
             Err(r) => {
                 self.dp(f).counters.drop_tx(r);
                 if f > 0 && matches!(r, DropReason::SpoofMac | DropReason::SpoofVlan) {
@@ -789,7 +788,7 @@ impl<const N: usize> Device<N> {
                     }
                 }
             }
-            Ok(len) => {
+            Ok((len, p)) => {
                 let (local, to_wire) = self.destinations(f, &p);
                 if local.is_empty() && !to_wire {
                     // Unicast to the sender's own address.
@@ -824,16 +823,15 @@ impl<const N: usize> Device<N> {
     }
 
     /// Anti-spoof, descriptor VLAN insertion, port VLAN insertion. The
-    /// frame ends in scratch A; returns its length, and how it parses in
-    /// `parsed`, so the caller does not parse it again (it is parsed here
-    /// once, and again only if a port VLAN tag went in).
+    /// frame ends in scratch; returns its length and how it parses, so the
+    /// caller does not parse it again (it is parsed here once, and again
+    /// only if a port VLAN tag went in).
     fn egress_policy(
         &mut self,
         f: usize,
         len: usize,
         desc_tag: Option<u16>,
-        parsed: &mut Parsed,
-    ) -> Result<usize, DropReason> {
+    ) -> Result<(usize, Parsed), DropReason> {
         let mut len = len;
         if let Some(tci) = desc_tag {
             let tag = Tag {
@@ -845,9 +843,8 @@ impl<const N: usize> Device<N> {
             len += 4;
         }
         let p = frame::parse(self.frame(len)).map_err(parse_drop)?;
-        *parsed = p;
         if f == 0 {
-            return Ok(len);
+            return Ok((len, p));
         }
         let vf = &self.vfs[f - 1];
         if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
@@ -878,9 +875,8 @@ impl<const N: usize> Device<N> {
                 self.scratch.at = frame::push_tag(&mut self.scratch.buf, self.scratch.at, len, tag)
                     .ok_or(DropReason::Oversize)?;
                 // A third tag does not parse: the frame had two already.
-                *parsed =
-                    frame::parse(self.frame(len + 4)).map_err(|_| DropReason::BadVlanHeader)?;
-                return Ok(len + 4);
+                let p = frame::parse(self.frame(len + 4)).map_err(|_| DropReason::BadVlanHeader)?;
+                return Ok((len + 4, p));
             }
             None => {
                 if vf.admin.spoof_check
@@ -891,7 +887,7 @@ impl<const N: usize> Device<N> {
                 }
             }
         }
-        Ok(len)
+        Ok((len, p))
     }
 
     /// Whether VF function `f` owns `src` among its MAC-VLANs (anti-spoof
