@@ -37,6 +37,8 @@ pub trait Harness: Transport {
 /// are there at once and nothing waits.
 const LATE_FRAME_POLLS: u32 = 250;
 const LATE_FRAME_POLL_US: u64 = 2_000;
+/// Bring-ups a real-time harness tries while the VF reset times out.
+const REAL_TIME_RESET_TRIES: u32 = 5;
 
 /// Calls `arrived` once; on a real-time harness, keeps polling it (up to
 /// 0.5 s) until it says what a step expects has arrived.
@@ -957,7 +959,9 @@ impl<'h, H: Harness> Runner<'h, H> {
             vf.max_api = parse_api(api)?;
         }
         Ok(match op {
-            "bring_up" => vf.bring_up(h).map(|b| {
+            "bring_up" => vf
+                .bring_up_retrying(h, if h.real_time() { REAL_TIME_RESET_TRIES } else { 1 })
+                .map(|b| {
                 json!({
                     "mac": b.mac.to_string(),
                     "mac_from_pf": b.mac_from_pf,

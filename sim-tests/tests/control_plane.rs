@@ -642,3 +642,58 @@ fn dma_memory_is_allocated_in_the_functions_window() {
     assert_eq!(sim.dma_alloc(gone, 64, 64), None, "no such VF");
     let _ = pf.events(&mut sim);
 }
+
+/// The simulation with the firmware stopped until the harness first waits
+/// out a reset retry (a firmware that misses the VF's 1 ms, then answers).
+struct LateFirmware(Sim);
+
+impl Transport for LateFirmware {
+    fn config_read(&mut self, rid: u16, offset: u16, size: u8) -> u32 {
+        self.0.config_read(rid, offset, size)
+    }
+    fn config_write(&mut self, rid: u16, offset: u16, size: u8, value: u32) {
+        self.0.config_write(rid, offset, size, value)
+    }
+    fn bar_read32(&mut self, rid: u16, offset: u32) -> u32 {
+        self.0.bar_read32(rid, offset)
+    }
+    fn bar_write32(&mut self, rid: u16, offset: u32, value: u32) {
+        self.0.bar_write32(rid, offset, value)
+    }
+    fn delay_us(&mut self, us: u64) {
+        if us == sim_tests::drivers::vf::RESET_RETRY_US {
+            self.0.firmware_running = true;
+        }
+        self.0.delay_us(us)
+    }
+    fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {
+        self.0.dma_alloc(rid, len, align)
+    }
+    fn dma_write(&mut self, addr: u64, data: &[u8]) -> bool {
+        self.0.dma_write(addr, data)
+    }
+    fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        self.0.dma_read(addr, buf)
+    }
+}
+
+#[test]
+fn a_reset_the_firmware_misses_is_tried_again() {
+    let (mut sim, pf) = setup(1);
+    let rid = pf.vf_rid(&mut sim, 0);
+    sim.firmware_running = false;
+    let mut vf = VfDriver::new(rid);
+    assert!(matches!(vf.bring_up(&mut sim), Err(VfError::ResetFailed)));
+    assert!(
+        matches!(vf.bring_up_retrying(&mut sim, 1), Err(VfError::ResetFailed)),
+        "one try is one try"
+    );
+    let mut late = LateFirmware(sim);
+    let before = late.0.model.now_ns();
+    let up = vf.bring_up_retrying(&mut late, 3).unwrap();
+    assert!(
+        late.0.model.now_ns() - before >= sim_tests::drivers::vf::RESET_RETRY_US * 1000,
+        "it waited before trying again"
+    );
+    assert!(up.link_enabled);
+}

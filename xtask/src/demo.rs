@@ -24,6 +24,10 @@ pub struct DemoArgs {
     pub pcap: Option<std::path::PathBuf>,
 }
 
+/// Bring-ups the demo tries while the VF reset times out (the firmware
+/// runs in real time under QEMU; see `VfDriver::bring_up_retrying`).
+pub const REAL_TIME_RESET_TRIES: u32 = 5;
+
 fn step(what: &str) {
     eprintln!("==> {what}");
 }
@@ -149,7 +153,8 @@ fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Resu
     })?;
     eprintln!("    FLR (the spec's 100 ms wait, then config space answers): {flr}");
     let t = Instant::now();
-    vf.bring_up(dev).map_err(vf_err)?;
+    vf.bring_up_retrying(dev, REAL_TIME_RESET_TRIES)
+        .map_err(vf_err)?;
     eprintln!("    VF driver back up after FLR: {:.1?}", t.elapsed());
     Ok(())
 }
@@ -202,7 +207,7 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         let mut vf = VfDriver::new(pf.vf_rid(dev, n));
         let t = Instant::now();
         let up = vf
-            .bring_up(dev)
+            .bring_up_retrying(dev, REAL_TIME_RESET_TRIES)
             .map_err(|e| anyhow::anyhow!("VF {n} bring-up: {e}"))
             .with_context(|| "the VF driver talks to the firmware through the mailbox")?;
         eprintln!(

@@ -180,7 +180,7 @@ fn finish(dev: CoSim, result: Result<String>) -> Result<String> {
 fn vf0(dev: &mut CoSim, pf: &mut PfDriver) -> Result<(VfDriver, Rings, firmware::mac::Mac)> {
     let mut vf = VfDriver::new(pf.vf_rid(dev, 0));
     let mac = vf
-        .bring_up(dev)
+        .bring_up_retrying(dev, crate::demo::REAL_TIME_RESET_TRIES)
         .map_err(|e| anyhow::anyhow!("VF bring-up: {e}"))?
         .mac;
     let queues = pf.info(dev).map_err(pf_err)?.queue_pairs_per_vf;

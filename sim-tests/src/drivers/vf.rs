@@ -12,6 +12,9 @@ use std::fmt;
 
 /// ixgbevf: 200 polls of 5 µs for the reset bits to clear.
 pub const RESET_POLLS: u32 = 200;
+/// Between tries of [`VfDriver::bring_up_retrying`] (ixgbevf's watchdog
+/// retries after 2 s; a harness need not wait that long).
+pub const RESET_RETRY_US: u64 = 20_000;
 /// ixgbevf: 2000 polls of 500 µs for a mailbox reply (1 s).
 pub const MBX_POLLS: u32 = 2000;
 pub const MBX_POLL_US: u64 = 500;
@@ -384,6 +387,29 @@ impl VfDriver {
     }
 
     /// Probe and open, in ixgbevf's order.
+    /// [`bring_up`](Self::bring_up), tried again (up to `tries` times in
+    /// all, [`RESET_RETRY_US`] apart) while it is the reset that fails:
+    /// ixgbevf gives the PF 1 ms to finish a reset, and when it has not,
+    /// its watchdog tries again later. For harnesses where the firmware
+    /// runs in real time beside the driver (QEMU on a loaded machine can
+    /// miss the 1 ms); in-process the first try always decides.
+    pub fn bring_up_retrying(
+        &mut self,
+        t: &mut impl Transport,
+        tries: u32,
+    ) -> Result<BringUp, VfError> {
+        let mut left = tries.max(1);
+        loop {
+            match self.bring_up(t) {
+                Err(VfError::ResetFailed) if left > 1 => {
+                    left -= 1;
+                    t.delay_us(RESET_RETRY_US);
+                }
+                done => return done,
+            }
+        }
+    }
+
     pub fn bring_up(&mut self, t: &mut impl Transport) -> Result<BringUp, VfError> {
         let pf_mac = self.reset(t)?;
         let api = self.negotiate_api(t)?;
