@@ -160,9 +160,9 @@ impl Rig {
     }
 
     pub fn violation(&mut self, vf: usize, code: u32) {
+        // Any kind the window has a counter for.
         let s = &self.hw().vf[vf % usize::from(VFS)];
-        s.violation.set(code);
-        bump(&s.violation_seq);
+        bump(&s.violation_seq[code as usize % s.violation_seq.len()]);
         bump(&self.hw().global.event_seq);
         self.poll();
     }
@@ -181,13 +181,26 @@ impl Rig {
         self.poll();
     }
 
-    /// Writes a function's queue register by index (0..11, the hw-owned
+    /// Writes a function's queue register by index (0..15, the hw-owned
     /// fields of `QueueRegs` in order) and rings its Tx doorbell.
     pub fn queue_reg(&mut self, f: usize, q: usize, reg: usize, value: u32) {
         let qr = &self.hw().function[f % (usize::from(VFS) + 1)].queues[q % 8];
         let r = [
-            &qr.rdbal, &qr.rdbah, &qr.rdlen, &qr.rdt, &qr.srrctl, &qr.rxdctl, &qr.tdbal, &qr.tdbah,
-            &qr.tdlen, &qr.tdt, &qr.txdctl,
+            &qr.rdbal,
+            &qr.rdbah,
+            &qr.rdlen,
+            &qr.rdt,
+            &qr.srrctl,
+            &qr.rxdctl,
+            &qr.tdbal,
+            &qr.tdbah,
+            &qr.tdlen,
+            &qr.tdt,
+            &qr.txdctl,
+            &qr.rx_start,
+            &qr.tx_start,
+            &qr.rx_enable_seq,
+            &qr.tx_enable_seq,
         ];
         r[reg % r.len()].set(value);
         hal::chip::ring_tx_doorbell(self.hw(), f % (usize::from(VFS) + 1));

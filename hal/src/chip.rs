@@ -22,7 +22,7 @@ use tock_registers::{register_bitfields, register_structs};
 /// `magic` once the firmware has initialised the window: "SRIV".
 pub const WINDOW_MAGIC: u32 = 0x5352_4956;
 /// Bumped on any incompatible change of this layout.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// VF slots in the window (PCIe's limit with ARI); boards enable fewer.
 pub const MAX_VFS: usize = 256;
 /// Words in an admin request or response.
@@ -43,6 +43,8 @@ pub const HOST_MEMORY_BUS_BASE: u64 = 0x1_0000_0000;
 pub const DOORBELL_GROUP: usize = 32;
 /// Tx doorbell groups.
 pub const DOORBELL_GROUPS: usize = MAX_FUNCTIONS.div_ceil(DOORBELL_GROUP);
+/// Kinds of [`MailboxViolation`] (one counter each in [`VfSlot`]).
+pub const VIOLATION_KINDS: usize = 3;
 /// Bytes of host memory per function's IOMMU window.
 pub const DMA_WINDOW_SIZE: u64 = 1 << 20;
 
@@ -173,15 +175,15 @@ register_structs! {
         (0x08 => pub reset_seq: ReadWrite<u32>),
         /// hw: cause of the last reset request.
         (0x0c => pub reset_cause: ReadWrite<u32, RESET_CAUSE::Register>),
-        /// hw: bumped when the VF broke the mailbox protocol (wrote the
-        /// buffer without owning it, REQ without VFU).
-        (0x10 => pub violation_seq: ReadWrite<u32>),
-        /// hw: [`MailboxViolation`] code of the last violation.
-        (0x14 => pub violation: ReadWrite<u32>),
         /// hw: words the VF wrote into the buffer for this request (the
         /// highest index written since it took the buffer, plus one).
-        (0x18 => pub req_len: ReadWrite<u32>),
-        (0x1c => _reserved_hw),
+        (0x10 => pub req_len: ReadWrite<u32>),
+        /// hw: one counter per [`MailboxViolation`] kind (index = code - 1),
+        /// bumped each time the VF broke the protocol that way (wrote the
+        /// buffer without owning it, REQ without VFU, REQ while busy). One
+        /// counter per kind, so that two violations of different kinds
+        /// between two firmware polls are two events with their own kinds.
+        (0x14 => pub violation_seq: [ReadWrite<u32>; VIOLATION_KINDS]),
         /// hw: the VF's request.
         (0x20 => pub request: [ReadWrite<u32>; 16]),
         /// fw: the `req_seq` consumed (the VF sees PFACK).
@@ -192,8 +194,7 @@ register_structs! {
         (0x68 => pub reply_len: ReadWrite<u32>),
         /// fw: the `reset_seq` completed (the VF sees RSTI clear, RSTD).
         (0x6c => pub reset_done: ReadWrite<u32>),
-        /// fw: the `violation_seq` logged.
-        (0x70 => pub violation_done: ReadWrite<u32>),
+        (0x70 => _reserved_fw_70),
         /// fw: VFLINKS as this VF should read it (link-state policy).
         (0x74 => pub links: ReadWrite<u32>),
         /// fw: 1 while the firmware serves this VF (VF enabled).
@@ -201,7 +202,9 @@ register_structs! {
         (0x7c => _reserved_fw0),
         /// fw: the message to the VF.
         (0x80 => pub reply: [ReadWrite<u32>; 16]),
-        (0xc0 => _reserved_fw1),
+        /// fw: the `violation_seq` counters logged, kind by kind.
+        (0xc0 => pub violation_done: [ReadWrite<u32>; VIOLATION_KINDS]),
+        (0xcc => _reserved_fw1),
         (0x100 => @END),
     }
 }
@@ -226,7 +229,9 @@ register_structs! {
         (0x20 => pub tdlen: ReadWrite<u32>),
         (0x24 => pub tdt: ReadWrite<u32>),
         (0x28 => pub txdctl: ReadWrite<u32>),
-        (0x2c => _reserved_hw),
+        /// hw: the Rx head the driver wrote (RDH), where the ring restarts
+        /// when the queue is next enabled.
+        (0x2c => pub rx_start: ReadWrite<u32>),
         /// fw: Rx head (RDH): descriptors up to here are written back.
         (0x30 => pub rdh: ReadWrite<u32>),
         /// fw: Tx head (TDH): descriptors up to here are done.
@@ -234,7 +239,20 @@ register_structs! {
         /// fw: bumped when Rx / Tx descriptors complete (interrupt causes).
         (0x38 => pub rx_done_seq: ReadWrite<u32>),
         (0x3c => pub tx_done_seq: ReadWrite<u32>),
-        (0x40 => @END),
+        /// hw: the Tx head the driver wrote (TDH).
+        (0x40 => pub tx_start: ReadWrite<u32>),
+        /// hw: bumped each time the driver enables the Rx / Tx queue
+        /// (ENABLE written while it was clear): the firmware restarts the
+        /// ring at `rx_start` / `tx_start`, however briefly the queue was
+        /// off between two of its polls.
+        (0x44 => pub rx_enable_seq: ReadWrite<u32>),
+        (0x48 => pub tx_enable_seq: ReadWrite<u32>),
+        /// fw: the `rx_enable_seq` / `tx_enable_seq` the firmware restarted
+        /// the ring for; until then the head reads as the driver wrote it.
+        (0x4c => pub rx_enable_done: ReadWrite<u32>),
+        (0x50 => pub tx_enable_done: ReadWrite<u32>),
+        (0x54 => _reserved),
+        (0x60 => @END),
     }
 }
 
@@ -244,23 +262,26 @@ register_structs! {
     pub FunctionBlock {
         (0x000 => pub queues: [QueueRegs; MAX_QUEUES]),
         /// hw: bumped when the driver writes a Tx tail (a doorbell).
-        (0x200 => pub tx_doorbell_seq: ReadWrite<u32>),
+        (0x300 => pub tx_doorbell_seq: ReadWrite<u32>),
         /// hw: the function's IOMMU window in host memory.
-        (0x204 => pub dma_base_lo: ReadWrite<u32>),
-        (0x208 => pub dma_base_hi: ReadWrite<u32>),
-        (0x20c => pub dma_size: ReadWrite<u32>),
-        (0x210 => _reserved_hw),
+        (0x304 => pub dma_base_lo: ReadWrite<u32>),
+        (0x308 => pub dma_base_hi: ReadWrite<u32>),
+        (0x30c => pub dma_size: ReadWrite<u32>),
+        /// hw: VFPSRTYPE as the driver wrote it; RQPL (bits 31:29) says
+        /// over how many Rx queues RSS may spread (0: one, 1: two, 2: four).
+        (0x310 => pub psrtype: ReadWrite<u32>),
+        (0x314 => _reserved_hw),
         /// fw: good packets received / transmitted (VFGPRC / VFGPTC).
-        (0x240 => pub gprc: ReadWrite<u32>),
-        (0x244 => pub gptc: ReadWrite<u32>),
+        (0x340 => pub gprc: ReadWrite<u32>),
+        (0x344 => pub gptc: ReadWrite<u32>),
         /// fw: good octets received / transmitted, 36 bits (VFGORC / VFGOTC).
-        (0x248 => pub gorc_lsb: ReadWrite<u32>),
-        (0x24c => pub gorc_msb: ReadWrite<u32>),
-        (0x250 => pub gotc_lsb: ReadWrite<u32>),
-        (0x254 => pub gotc_msb: ReadWrite<u32>),
-        /// fw: multicast packets received (VFMPRC).
-        (0x258 => pub mprc: ReadWrite<u32>),
-        (0x25c => _reserved_fw),
+        (0x348 => pub gorc_lsb: ReadWrite<u32>),
+        (0x34c => pub gorc_msb: ReadWrite<u32>),
+        (0x350 => pub gotc_lsb: ReadWrite<u32>),
+        (0x354 => pub gotc_msb: ReadWrite<u32>),
+        /// fw: multicast packets received, broadcast excluded (VFMPRC).
+        (0x358 => pub mprc: ReadWrite<u32>),
+        (0x35c => _reserved_fw),
         (0x400 => @END),
     }
 }
@@ -306,7 +327,8 @@ impl PcieError {
     }
 }
 
-/// How a VF broke the mailbox protocol (`VfSlot::violation`).
+/// How a VF broke the mailbox protocol (`VfSlot::violation_seq`, indexed
+/// by code - 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
@@ -320,14 +342,20 @@ pub enum MailboxViolation {
 }
 
 impl MailboxViolation {
+    /// Every kind, in code order (index i = code i + 1).
+    pub const ALL: [MailboxViolation; VIOLATION_KINDS] = [
+        Self::WriteWithoutOwnership,
+        Self::RequestWithoutOwnership,
+        Self::RequestWhileBusy,
+    ];
+
+    /// Its counter in [`VfSlot::violation_seq`].
+    pub const fn index(self) -> usize {
+        self as usize - 1
+    }
+
     pub fn from_code(code: u32) -> Option<Self> {
-        [
-            Self::WriteWithoutOwnership,
-            Self::RequestWithoutOwnership,
-            Self::RequestWhileBusy,
-        ]
-        .into_iter()
-        .find(|e| *e as u32 == code)
+        Self::ALL.into_iter().find(|e| *e as u32 == code)
     }
 }
 
@@ -360,7 +388,11 @@ mod tests {
         assert_eq!(offset_of!(VfSlot, request), 0x20);
         assert_eq!(offset_of!(VfSlot, reply), 0x80);
         assert_eq!(offset_of!(AdminBlock, events), 0x200);
-        assert_eq!(size_of::<QueueRegs>(), 0x40);
+        assert_eq!(size_of::<QueueRegs>(), 0x60);
+        assert_eq!(offset_of!(FunctionBlock, tx_doorbell_seq), 0x300);
+        assert_eq!(offset_of!(FunctionBlock, gprc), 0x340);
+        assert_eq!(offset_of!(VfSlot, violation_seq), 0x14);
+        assert_eq!(offset_of!(VfSlot, violation_done), 0xc0);
         assert_eq!(size_of::<FunctionBlock>(), 0x400);
         assert_eq!(offset_of!(HostInterface, function), 0x2_0000);
     }

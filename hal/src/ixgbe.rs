@@ -15,10 +15,17 @@ pub mod vfreg {
     pub const VTEIMC: u32 = 0x010c;
     pub const VTEIAC: u32 = 0x0110;
     pub const VTEIAM: u32 = 0x0114;
+    /// VTIVAR(i), i = 0..3: queue pairs 2i and 2i+1 → MSI-X vectors.
+    pub const VTIVAR: u32 = 0x0120;
     pub const VTIVAR_MISC: u32 = 0x0140;
     pub const VFMBMEM: u32 = 0x0200;
     pub const VFMAILBOX: u32 = 0x02fc;
     pub const VFPSRTYPE: u32 = 0x0300;
+    /// VFPSRTYPE.RQPL (bits 31:29): Rx queues RSS may use, as a power of
+    /// two (0: one, 1: two, 2: four). ixgbevf writes 1 with more than one
+    /// Rx queue; DPDK writes log2 of its Rx queue count.
+    pub const PSRTYPE_RQPL_SHIFT: u32 = 29;
+    pub const PSRTYPE_RQPL_MASK: u32 = 0x7 << PSRTYPE_RQPL_SHIFT;
 
     /// VFCTRL.RST: the VF asks for a reset of itself.
     pub const VFCTRL_RST: u32 = 0x0400_0000;

@@ -310,6 +310,10 @@ impl Transport for CoSim {
     fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
         self.model.host_memory.read(addr, buf)
     }
+
+    fn take_interrupts(&mut self, rid: u16) -> u32 {
+        self.model.take_interrupts(rid)
+    }
 }
 
 /// Whether an outcome is the firmware's own clean exit.

@@ -131,4 +131,8 @@ impl Transport for Sim {
     fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
         self.model.host_memory.read(addr, buf)
     }
+
+    fn take_interrupts(&mut self, rid: u16) -> u32 {
+        self.model.take_interrupts(rid)
+    }
 }

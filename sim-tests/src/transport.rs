@@ -22,4 +22,7 @@ pub trait Transport {
     fn dma_write(&mut self, addr: u64, data: &[u8]) -> bool;
     /// Reads host memory. False if outside.
     fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool;
+    /// The MSI-X messages the function sent since the last call (bit v =
+    /// vector v): what the host's interrupt controller would have taken.
+    fn take_interrupts(&mut self, rid: u16) -> u32;
 }

@@ -159,6 +159,23 @@ fn link_state_policy() {
         .unwrap();
     pf.set_vf_link_state(&mut sim, 2, LinkState::Disable)
         .unwrap();
+    // As ixgbe does, a link-state change restarts the VF: its driver is
+    // told to reset and comes up again under the new state.
+    // VF 1 reads the notice (no CTS: link down), acknowledges it, and the
+    // next look gets the NACK that makes ixgbevf reset. (VF 2 reads its
+    // link down before it gets to the mailbox.)
+    assert_eq!(vfs[1].check_link(&mut sim), LinkCheck::Down);
+    sim.delay_us(10);
+    assert_eq!(vfs[1].check_link(&mut sim), LinkCheck::ResetRequired);
+    assert_eq!(vfs[2].check_link(&mut sim), LinkCheck::Down);
+    for vf in &mut vfs[1..] {
+        vf.bring_up(&mut sim).unwrap();
+    }
+    assert_eq!(
+        vfs[0].check_link(&mut sim),
+        LinkCheck::Up(3),
+        "VF 0 (auto) untouched, 10G"
+    );
     assert_eq!(
         vfs[2].get_link_state(&mut sim),
         Ok(false),
@@ -615,6 +632,8 @@ fn uplink_change_pings_vfs_that_follow_it() {
     b.bring_up(&mut sim).unwrap();
     pf.set_vf_link_state(&mut sim, 1, LinkState::Enable)
         .unwrap();
+    // The change itself restarts VF 1 (ixgbe's rule); then it stays up.
+    b.bring_up(&mut sim).unwrap();
     sim.set_uplink(false);
     assert_ne!(a.read_mailbox(&mut sim) & MBX_PFSTS, 0, "auto: told");
     assert_eq!(a.read_msg(&mut sim, 1).unwrap()[0], PF_CONTROL_MSG | CTS);
@@ -674,6 +693,9 @@ impl Transport for LateFirmware {
     }
     fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
         self.0.dma_read(addr, buf)
+    }
+    fn take_interrupts(&mut self, rid: u16) -> u32 {
+        self.0.take_interrupts(rid)
     }
 }
 

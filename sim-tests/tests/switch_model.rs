@@ -185,12 +185,7 @@ impl Reference<'_> {
     }
 
     fn owner(&self, dst: Mac) -> bool {
-        dst == PF_MAC
-            || self
-                .macs
-                .iter()
-                .enumerate()
-                .any(|(i, m)| *m == dst && self.cfg[i].link != LinkState::Disable)
+        dst == PF_MAC || self.macs.contains(&dst)
     }
 
     fn expect(&self, t: &Traffic, frame: &[u8]) -> Deliveries {
@@ -284,6 +279,9 @@ proptest! {
             if let Some(v) = c.port_vlan {
                 pf.set_vf_vlan(&mut sim, n, v, 0, VlanProto::Dot1Q).unwrap();
             }
+            // Before the VF comes up: a link-state change restarts a VF
+            // that is up (ixgbe's rule), which would clear what it set.
+            pf.set_vf_link_state(&mut sim, n, c.link).unwrap();
             let mut vf = VfDriver::new(pf.vf_rid(&mut sim, n));
             let up = vf.bring_up(&mut sim).unwrap();
             macs.push(up.mac);
@@ -293,7 +291,6 @@ proptest! {
             let groups: Vec<Mac> = c.groups.iter().map(|g| GROUPS[*g]).collect();
             vf.set_multicast(&mut sim, &groups).unwrap();
             vf.update_xcast(&mut sim, c.xcast).unwrap();
-            pf.set_vf_link_state(&mut sim, n, c.link).unwrap();
             rings.push(Rings::setup(&mut sim, vf.rid, 0, 1, 64, 2, false).unwrap());
         }
         sim.set_uplink(uplink_up);

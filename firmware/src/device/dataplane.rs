@@ -15,11 +15,11 @@ use crate::dataplane::{DropReason, PortCounters};
 use crate::events::{Event, NO_VF};
 use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
 use crate::rss;
-use crate::vf::LinkState;
 use core::sync::atomic::{Ordering, fence};
 use hal::chip::{DOORBELL_GROUP, FunctionBlock, HostInterface, MAX_QUEUES, QueueRegs};
 use hal::ixgbe::desc::*;
 use hal::ixgbe::queuereg::{RXDCTL_ENABLE, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, TXDCTL_ENABLE};
+use hal::ixgbe::vfreg::{PSRTYPE_RQPL_MASK, PSRTYPE_RQPL_SHIFT};
 use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -67,6 +67,9 @@ pub struct QueueState {
     pub tx_stopped: bool,
     /// VLAN tag from the last Tx context descriptor.
     pub ctx_vlan: u16,
+    /// The hardware's `rx_enable_seq` / `tx_enable_seq` last acted on.
+    pub rx_enable_seen: u32,
+    pub tx_enable_seen: u32,
 }
 
 /// A function's data-path state.
@@ -93,6 +96,8 @@ impl FunctionDp {
             rx_stopped: false,
             tx_stopped: false,
             ctx_vlan: 0,
+            rx_enable_seen: 0,
+            tx_enable_seen: 0,
         }; MAX_QUEUES],
         tx_doorbell_seen: 0,
         tokens: 0,
@@ -128,6 +133,8 @@ pub enum QueueFault {
     DmaOutsideWindow = 1,
     TailBeyondRing = 2,
     BadRingLength = 3,
+    /// The head the driver wrote (RDH/TDH) is beyond the ring.
+    HeadBeyondRing = 4,
 }
 
 /// A frame on its way to its destinations (in scratch A), with what RSS
@@ -171,16 +178,25 @@ fn rx_put(
     meta: RxMeta,
 ) -> Result<(), (DropReason, Option<QueueFault>)> {
     let enabled = regs.rxdctl.get() & RXDCTL_ENABLE != 0;
-    if enabled != q.rx_enabled {
-        // Enabled (again): the ring starts at 0, faults are forgiven.
+    let enable_seq = regs.rx_enable_seq.get();
+    if enable_seq != q.rx_enable_seen {
+        // Enabled again since we last looked (perhaps disabled and
+        // enabled between two polls, as ixgbevf does on every ring set-up):
+        // the ring restarts where the driver put its head, faults are
+        // forgiven.
+        fence(Ordering::Acquire);
         *q = QueueState {
+            rx_enable_seen: enable_seq,
             rx_enabled: enabled,
-            rx_head: 0,
+            rx_head: regs.rx_start.get(),
             rx_stopped: false,
             ..*q
         };
-        regs.rdh.set(0);
+        regs.rdh.set(q.rx_head);
+        fence(Ordering::Release);
+        regs.rx_enable_done.set(enable_seq);
     }
+    q.rx_enabled = enabled;
     if !enabled || q.rx_stopped {
         return Err((DropReason::RingDisabled, None));
     }
@@ -188,6 +204,10 @@ fn rx_put(
         q.rx_stopped = true;
         return Err((DropReason::RingDisabled, Some(QueueFault::BadRingLength)));
     };
+    if q.rx_head >= n {
+        q.rx_stopped = true;
+        return Err((DropReason::RingDisabled, Some(QueueFault::HeadBeyondRing)));
+    }
     let tail = regs.rdt.get();
     if tail >= n {
         q.rx_stopped = true;
@@ -273,15 +293,21 @@ fn tx_take(
     out: &mut [u8],
 ) -> TxTake {
     let enabled = regs.txdctl.get() & TXDCTL_ENABLE != 0;
-    if enabled != q.tx_enabled {
+    let enable_seq = regs.tx_enable_seq.get();
+    if enable_seq != q.tx_enable_seen {
+        fence(Ordering::Acquire);
         *q = QueueState {
+            tx_enable_seen: enable_seq,
             tx_enabled: enabled,
-            tx_head: 0,
+            tx_head: regs.tx_start.get(),
             tx_stopped: false,
             ..*q
         };
-        regs.tdh.set(0);
+        regs.tdh.set(q.tx_head);
+        fence(Ordering::Release);
+        regs.tx_enable_done.set(enable_seq);
     }
+    q.tx_enabled = enabled;
     if !enabled || q.tx_stopped {
         return TxTake::Empty;
     }
@@ -289,6 +315,10 @@ fn tx_take(
         q.tx_stopped = true;
         return TxTake::Fault(DropReason::RingDisabled, QueueFault::BadRingLength);
     };
+    if q.tx_head >= n {
+        q.tx_stopped = true;
+        return TxTake::Fault(DropReason::RingDisabled, QueueFault::HeadBeyondRing);
+    }
     let tail = regs.tdt.get();
     if tail >= n {
         q.tx_stopped = true;
@@ -435,6 +465,19 @@ impl<const N: usize> Device<N> {
         .min(MAX_QUEUES)
     }
 
+    /// The Rx queues RSS spreads a function's frames over: a VF's
+    /// VFPSRTYPE.RQPL (one, two or four, as its driver enabled them), never
+    /// more than the board gives it; the PF uses all of its queue pairs.
+    fn rss_queues(&self, hw: &HostInterface, f: usize) -> u32 {
+        let board = self.queues_of(f) as u32;
+        if f == 0 {
+            return board;
+        }
+        let rqpl = (hw.function[f].psrtype.get() & PSRTYPE_RQPL_MASK) >> PSRTYPE_RQPL_SHIFT;
+        // RQPL 3 is reserved on the 82599: taken as four.
+        board.min(1 << rqpl.min(2))
+    }
+
     /// The frame in scratch, `len` bytes of it.
     fn frame(&self, len: usize) -> &[u8] {
         &self.scratch.buf[self.scratch.at..self.scratch.at + len]
@@ -571,7 +614,9 @@ impl<const N: usize> Device<N> {
                     & 0xf_ffff_ffff;
                 block.gorc_lsb.set(gorc as u32);
                 block.gorc_msb.set((gorc >> 32) as u32);
-                if p.dst.is_multicast() {
+                // VFMPRC counts multicast only, as the 82599's MPRC does
+                // (broadcast has no VF counter of its own).
+                if p.dst.is_multicast() && p.dst != crate::mac::Mac::BROADCAST {
                     block.mprc.set(block.mprc.get().wrapping_add(1));
                 }
             }
@@ -620,7 +665,7 @@ impl<const N: usize> Device<N> {
         if len - 4 * tags + 4 > max_frame {
             return Err(DropReason::Mtu);
         }
-        let queues = self.queues_of(f) as u32;
+        let queues = self.rss_queues(hw, f);
         let q = if frame.pkt_info & RSS_TYPE_MASK == 0 {
             0
         } else {
@@ -943,11 +988,14 @@ impl<const N: usize> Device<N> {
         }
         for (i, vf) in self.vfs[..usize::from(self.enabled)].iter().enumerate() {
             let f = i + 1;
+            // A VF whose link the PF disabled keeps its filters, as
+            // ixgbe keeps them (it only clears the pool's Rx/Tx enables):
+            // frames for it are its drops (link-down), not the PF's or the
+            // wire's.
             if matches!(
                 vf.lifecycle,
                 crate::vf::Lifecycle::Disabled | crate::vf::Lifecycle::Quarantined
-            ) || vf.admin.link_state == LinkState::Disable
-            {
+            ) {
                 continue;
             }
             if let Some(mac) = vf.oper.mac {

@@ -21,7 +21,7 @@ use crate::vf::{self, AdminConfig, LinkState, PortVlan, Vf, VlanProto};
 use core::sync::atomic::{Ordering, fence};
 use hal::chip::{
     ADMIN_WORDS, EVENT_RING_LEN, FW_STATUS, HostInterface, LAYOUT_VERSION, MailboxViolation,
-    PcieError, RESET_CAUSE, SRIOV_CTRL, VfSlot, WINDOW_MAGIC,
+    PcieError, RESET_CAUSE, SRIOV_CTRL, VIOLATION_KINDS, VfSlot, WINDOW_MAGIC,
 };
 use hal::ixgbe::mbx::{self, CTS, NACK, WORDS};
 use hal::ixgbe::vfreg::{VFLINKS_SPEED_10G, VFLINKS_UP};
@@ -92,7 +92,7 @@ pub struct DeviceCounters {
 struct Progress {
     req_done: u32,
     reset_done: u32,
-    violation_done: u32,
+    violation_done: [u32; VIOLATION_KINDS],
     vf_ack_seen: u32,
     reply_seq: u32,
     /// A message was posted that the VF has not acknowledged yet.
@@ -157,7 +157,7 @@ impl<const N: usize> Device<N> {
             progress: [Progress {
                 req_done: 0,
                 reset_done: 0,
-                violation_done: 0,
+                violation_done: [0; VIOLATION_KINDS],
                 vf_ack_seen: 0,
                 reply_seq: 0,
                 unacked: false,
@@ -312,7 +312,9 @@ impl<const N: usize> Device<N> {
             p.req_done = slot.req_done.get();
             p.reply_seq = slot.reply_seq.get();
             p.reset_done = slot.reset_done.get();
-            p.violation_done = slot.violation_done.get();
+            for (done, fw) in p.violation_done.iter_mut().zip(slot.violation_done.iter()) {
+                *done = fw.get();
+            }
             p.vf_ack_seen = slot.vf_ack_seq.get();
             slot.active.set(0);
             slot.links.set(0);
@@ -488,27 +490,31 @@ impl<const N: usize> Device<N> {
             slot.reset_done.set(reset_seq);
         }
 
-        let violation_seq = slot.violation_seq.get();
-        if violation_seq != self.progress[i].violation_done {
-            let missed = violation_seq.wrapping_sub(self.progress[i].violation_done);
-            self.progress[i].violation_done = violation_seq;
-            slot.violation_done.set(violation_seq);
-            self.vfs[i].mailbox.violations += missed;
-            if let Some(violation) = MailboxViolation::from_code(slot.violation.get()) {
-                fwlog::warn!(
-                    "VF {}: mailbox violation {:?} (x{})",
-                    index,
-                    violation,
-                    missed
-                );
-                self.post_event(
-                    hw,
-                    Event::MailboxViolation {
-                        vf: index,
-                        violation,
-                    },
-                );
+        // One counter per kind: each event carries its own kind, however
+        // many arrived since the last poll.
+        for violation in MailboxViolation::ALL {
+            let k = violation.index();
+            let seq = slot.violation_seq[k].get();
+            let missed = seq.wrapping_sub(self.progress[i].violation_done[k]);
+            if missed == 0 {
+                continue;
             }
+            self.progress[i].violation_done[k] = seq;
+            slot.violation_done[k].set(seq);
+            self.vfs[i].mailbox.violations += missed;
+            fwlog::warn!(
+                "VF {}: mailbox violation {:?} (x{})",
+                index,
+                violation,
+                missed
+            );
+            self.post_event(
+                hw,
+                Event::MailboxViolation {
+                    vf: index,
+                    violation,
+                },
+            );
         }
 
         let req_seq = slot.req_seq.get();
@@ -540,6 +546,23 @@ impl<const N: usize> Device<N> {
     }
 
     fn reset_vf(&mut self, hw: &HostInterface, i: usize, cause: ResetCause) {
+        if cause == ResetCause::Flr {
+            // After an FLR the function may belong to someone else: its
+            // statistics registers start again from 0, as on the 82599
+            // (a VFCTRL.RST keeps them; the driver re-bases).
+            let b = &hw.function[i + 1];
+            for r in [
+                &b.gprc,
+                &b.gptc,
+                &b.gorc_lsb,
+                &b.gorc_msb,
+                &b.gotc_lsb,
+                &b.gotc_msb,
+                &b.mprc,
+            ] {
+                r.set(0);
+            }
+        }
         let now = self.now_ns;
         let vf = &mut self.vfs[i];
         if now.saturating_sub(vf.reset_window_ns) > 1_000_000_000 {
@@ -899,6 +922,7 @@ impl<const N: usize> Device<N> {
             },
             Opcode::SetVfLinkState => match LinkState::from_code(req[1]) {
                 Some(state) => {
+                    let was = self.vfs[vf].admin.link_state;
                     let before = self.vfs[vf].link_up(self.uplink_up);
                     self.vfs[vf].admin.link_state = state;
                     let after = self.vfs[vf].link_up(self.uplink_up);
@@ -912,6 +936,12 @@ impl<const N: usize> Device<N> {
                         );
                     }
                     self.links_dirty = true;
+                    // As ixgbe does: a link-state change restarts the VF
+                    // (clear-to-send dropped, then a reset notice), so that
+                    // its driver re-reads the link on the way up.
+                    if self.vfs[vf].admin.link_state != was {
+                        self.require_vf_reset(vf);
+                    }
                     Status::Ok
                 }
                 None => Status::InvalidArgument,

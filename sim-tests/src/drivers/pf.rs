@@ -321,9 +321,57 @@ impl PfDriver {
         PF_RID + offset + n * stride
     }
 
+    /// The functions as `lspci -n` prints them on a host that enumerated
+    /// the device the way Linux does: a VF's vendor is its PF's (its own
+    /// register reads 0xffff) and its device ID is the SR-IOV capability's
+    /// VF Device ID. `01:00.0 0200: 8086:1505 (rev 01)`, then one line per
+    /// enabled VF.
+    pub fn lspci_n(&self, t: &mut impl Transport) -> Vec<String> {
+        let line = |rid: u16, class: u32, vendor: u32, device: u32, rev: u32| {
+            format!(
+                "{:02x}:{:02x}.{} {:04x}: {vendor:04x}:{device:04x} (rev {rev:02x})",
+                rid >> 8,
+                (rid >> 3) & 0x1f,
+                rid & 7,
+                class >> 8,
+            )
+        };
+        let id = t.config_read(PF_RID, offsets::VENDOR_ID, 4);
+        let class_rev = t.config_read(PF_RID, offsets::CLASS_REV, 4);
+        let vendor = id & 0xffff;
+        let mut lines = vec![line(
+            PF_RID,
+            class_rev >> 8,
+            vendor,
+            id >> 16,
+            class_rev & 0xff,
+        )];
+        let vf_device = t.config_read(PF_RID, self.sriov + 0x1a, 2);
+        for n in 0..self.num_vfs {
+            let rid = self.vf_rid(t, n);
+            let class_rev = t.config_read(rid, offsets::CLASS_REV, 4);
+            lines.push(line(
+                rid,
+                class_rev >> 8,
+                vendor,
+                vf_device,
+                class_rev & 0xff,
+            ));
+        }
+        lines
+    }
+
     /// Function Level Reset of a function, with the spec's 100 ms wait and
     /// then polling until it answers configuration reads again.
     pub fn flr(&mut self, t: &mut impl Transport, rid: u16) -> Result<(), PfError> {
+        self.start_flr(t, rid);
+        t.delay_us(100_000);
+        self.finish_flr(t, rid)
+    }
+
+    /// Starts an FLR and returns at once (the function is gone until it
+    /// completes): traffic can be sent meanwhile.
+    pub fn start_flr(&mut self, t: &mut impl Transport, rid: u16) {
         let devctl = t.config_read(rid, offsets::DEVCTL, 2);
         t.config_write(
             rid,
@@ -331,7 +379,11 @@ impl PfDriver {
             2,
             devctl | u32::from(config::DEVCTL_FLR),
         );
-        t.delay_us(100_000);
+    }
+
+    /// Waits, as Linux does after its 100 ms, until the function answers
+    /// configuration reads again.
+    pub fn finish_flr(&mut self, t: &mut impl Transport, rid: u16) -> Result<(), PfError> {
         for _ in 0..1000 {
             if t.config_read(rid, offsets::COMMAND, 4) != 0xffff_ffff {
                 return Ok(());

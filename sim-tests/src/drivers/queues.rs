@@ -78,6 +78,21 @@ impl Rings {
         vme: bool,
     ) -> Result<Rings, String> {
         let buf_size = buf_kib as usize * 1024;
+        if base == 0 {
+            // A VF tells the device over how many Rx queues RSS may spread
+            // (VFPSRTYPE.RQPL), as ixgbevf and DPDK do; the PF has no such
+            // register in its map.
+            let rqpl = match queues {
+                0 | 1 => 0,
+                2 | 3 => 1,
+                _ => 2,
+            };
+            t.bar_write32(
+                rid,
+                hal::ixgbe::vfreg::VFPSRTYPE,
+                rqpl << hal::ixgbe::vfreg::PSRTYPE_RQPL_SHIFT,
+            );
+        }
         let mut pairs = Vec::new();
         for q in 0..queues {
             let mut alloc = |len: u64, align: u64| {
@@ -93,6 +108,10 @@ impl Rings {
                 .map(|_| alloc(buf_size as u64, 64))
                 .collect::<Result<Vec<_>, _>>()?;
             let r = |off: u32| base + off;
+            // As ixgbevf does on every ring set-up: the queues are stopped
+            // first, and only then given their rings and heads.
+            t.bar_write32(rid, r(txdctl(q)), TXDCTL_SWFLSH);
+            t.bar_write32(rid, r(rxdctl(q)), 0);
             t.bar_write32(rid, r(tdbal(q)), tx_base as u32);
             t.bar_write32(rid, r(tdbah(q)), (tx_base >> 32) as u32);
             t.bar_write32(rid, r(tdlen(q)), count * 16);

@@ -48,12 +48,18 @@ pub const SRIOV_CTRL_VFE: u16 = 0x01;
 pub const SRIOV_CTRL_VF_MSE: u16 = 0x08;
 pub const SRIOV_CTRL_ARI: u16 = 0x10;
 
-/// The PF's identity. The vendor ID is a placeholder until the silicon
-/// vendor's is assigned; the PF speaks this project's admin protocol, not
-/// the 82599's, so it must not claim an Intel ID.
-pub const PF_VENDOR_ID: u16 = 0x1b36;
-pub const PF_DEVICE_ID: u16 = 0x5256;
-/// The VF's device ID: the 82599 VF, so ixgbevf-compatible drivers bind.
+/// The PF's identity: Intel's vendor ID, because an operating system gives
+/// every VF its PF's vendor ID (Linux's drivers/pci/iov.c; DPDK reads it
+/// from sysfs) and the VF drivers match 8086:10ed only. The device ID is
+/// one no Linux or DPDK Intel driver claims (not ixgbe's, igb's, e1000e's,
+/// i40e's, ice's, ...): the PF speaks this project's admin protocol, not
+/// the 82599's, and ixgbe must not bind it. See docs/vf-interface.md.
+pub const PF_VENDOR_ID: u16 = 0x8086;
+pub const PF_DEVICE_ID: u16 = 0x1505;
+/// The VF's IDs: the 82599 VF, so ixgbevf-compatible drivers bind. The VF's
+/// own Vendor/Device ID registers read 0xffff, as SR-IOV specifies; the
+/// device ID is the PF's SR-IOV capability's VF Device ID, the vendor the
+/// PF's; the subsystem IDs say the same.
 pub const VF_VENDOR_ID: u16 = 0x8086;
 pub const VF_DEVICE_ID: u16 = 0x10ed;
 /// Ethernet controller.

@@ -92,15 +92,80 @@ struct VfHw {
     flr_started: Option<u64>,
     command: u16,
     devctl: u16,
-    eicr: u32,
-    eims: u32,
-    ivar_misc: u32,
-    /// VTIVAR(i): queue pair 2i/2i+1 → vectors (Rx bits 7:0 and 23:16, Tx
-    /// bits 15:8 and 31:24; valid 0x80, vector in bits 1:0).
-    ivar: [u32; 4],
+    irq: Interrupts,
     /// Queue completions already turned into causes.
     seen_rx_done: [u32; 8],
     seen_tx_done: [u32; 8],
+}
+
+/// MSI-X vectors of an 82599 VF: two for queues, one for the mailbox.
+pub const VF_MSIX_VECTORS: u32 = 3;
+const VECTOR_BITS: u32 = (1 << VF_MSIX_VECTORS) - 1;
+
+/// A VF's interrupt logic, as the 82599 VF has it in MSI-X mode (the only
+/// mode ixgbevf and DPDK use): one cause bit per vector in VTEICR, set by
+/// the events VTIVAR / VTIVAR_MISC route to that vector (or by VTEICS);
+/// a vector sends its message when its cause is set while VTEIMS enables
+/// it; sending auto-clears the cause (VTEIAC) and auto-masks the vector
+/// (VTEIAM) where those bits are set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interrupts {
+    /// VTEICR: causes (bit v = vector v).
+    pub eicr: u32,
+    /// VTEIMS: enabled vectors (VTEIMC clears).
+    pub eims: u32,
+    /// VTEIAC: causes cleared when their vector fires.
+    pub eiac: u32,
+    /// VTEIAM: vectors masked when they fire.
+    pub eiam: u32,
+    /// VTIVAR(i): queue pair 2i/2i+1 → vectors (Rx bits 7:0 and 23:16, Tx
+    /// bits 15:8 and 31:24; valid 0x80, vector in bits 1:0).
+    pub ivar: [u32; 4],
+    /// VTIVAR_MISC: the mailbox cause's vector (valid 0x80).
+    pub ivar_misc: u32,
+    /// Vectors whose cause was set and enabled at the last evaluation: a
+    /// vector fires again only after that stopped being so.
+    asserted: u32,
+    /// Messages sent and not yet taken by the transport (bit v = vector v).
+    pub fired: u32,
+    /// Messages sent since the VF was last reset, per vector.
+    pub messages: [u64; VF_MSIX_VECTORS as usize],
+}
+
+impl Interrupts {
+    /// A routing entry (VTIVAR byte, VTIVAR_MISC): its vector bit if valid.
+    fn route(entry: u32) -> u32 {
+        if entry & 0x80 != 0 {
+            1 << (entry & 0x3) & VECTOR_BITS
+        } else {
+            0
+        }
+    }
+
+    /// New causes arrive (vector bits).
+    fn raise(&mut self, causes: u32) {
+        self.eicr |= causes & VECTOR_BITS;
+        self.evaluate();
+    }
+
+    /// Sends the message of every vector whose cause became set and
+    /// enabled, then applies auto-clear and auto-mask. Called after every
+    /// change of causes or masks.
+    fn evaluate(&mut self) {
+        let pending = self.eicr & self.eims;
+        let fire = pending & !self.asserted;
+        if fire != 0 {
+            self.fired |= fire;
+            for (v, n) in self.messages.iter_mut().enumerate() {
+                if fire & (1 << v) != 0 {
+                    *n += 1;
+                }
+            }
+            self.eicr &= !(fire & self.eiac);
+            self.eims &= !(fire & self.eiam);
+        }
+        self.asserted = self.eicr & self.eims;
+    }
 }
 
 /// The PCIe-facing hardware.
@@ -192,6 +257,11 @@ impl Model {
                     (0x1000, 0x00) => q.rdbal.get(),
                     (0x1000, 0x04) => q.rdbah.get(),
                     (0x1000, 0x08) => q.rdlen.get(),
+                    // Until the firmware restarted the ring, the head is
+                    // what the driver wrote (ixgbevf's hang check reads it).
+                    (0x1000, 0x10) if q.rx_enable_done.get() != q.rx_enable_seq.get() => {
+                        q.rx_start.get()
+                    }
                     (0x1000, 0x10) => q.rdh.get(),
                     (0x1000, 0x14) => q.srrctl.get(),
                     (0x1000, 0x18) => q.rdt.get(),
@@ -199,6 +269,9 @@ impl Model {
                     (0x2000, 0x00) => q.tdbal.get(),
                     (0x2000, 0x04) => q.tdbah.get(),
                     (0x2000, 0x08) => q.tdlen.get(),
+                    (0x2000, 0x10) if q.tx_enable_done.get() != q.tx_enable_seq.get() => {
+                        q.tx_start.get()
+                    }
                     (0x2000, 0x10) => q.tdh.get(),
                     (0x2000, 0x18) => q.tdt.get(),
                     (0x2000, 0x28) => q.txdctl.get(),
@@ -232,12 +305,21 @@ impl Model {
             (0x1000, 0x00) => q.rdbal.set(v & !0x7f),
             (0x1000, 0x04) => q.rdbah.set(v),
             (0x1000, 0x08) => q.rdlen.set(v & 0xf_ff80),
-            // Heads belong to the device; drivers write 0 at set-up, which
-            // the firmware does itself when the queue is enabled.
-            (0x1000, 0x10) | (0x2000, 0x10) => {}
+            // Heads belong to the device once the queue runs; what the
+            // driver writes (0, at every ring set-up) is where the ring
+            // restarts when the queue is next enabled.
+            (0x1000, 0x10) => q.rx_start.set(v & 0xffff),
+            (0x2000, 0x10) => q.tx_start.set(v & 0xffff),
             (0x1000, 0x14) => q.srrctl.set(v),
             (0x1000, 0x18) => q.rdt.set(v & 0xffff),
-            (0x1000, 0x28) => q.rxdctl.set(v),
+            (0x1000, 0x28) => {
+                let was = q.rxdctl.get() & RXDCTL_ENABLE != 0;
+                q.rxdctl.set(v);
+                if !was && v & RXDCTL_ENABLE != 0 {
+                    fence(Ordering::Release);
+                    q.rx_enable_seq.set(q.rx_enable_seq.get().wrapping_add(1));
+                }
+            }
             (0x2000, 0x00) => q.tdbal.set(v & !0x7f),
             (0x2000, 0x04) => q.tdbah.set(v),
             (0x2000, 0x08) => q.tdlen.set(v & 0xf_ff80),
@@ -245,7 +327,14 @@ impl Model {
                 q.tdt.set(v & 0xffff);
                 hal::chip::ring_tx_doorbell(window.regs(), f);
             }
-            (0x2000, 0x28) => q.txdctl.set(v & !TXDCTL_SWFLSH),
+            (0x2000, 0x28) => {
+                let was = q.txdctl.get() & TXDCTL_ENABLE != 0;
+                q.txdctl.set(v & !TXDCTL_SWFLSH);
+                if !was && v & TXDCTL_ENABLE != 0 {
+                    fence(Ordering::Release);
+                    q.tx_enable_seq.set(q.tx_enable_seq.get().wrapping_add(1));
+                }
+            }
             // Head write-back is not supported: drivers write 0.
             (0x2000, 0x38 | 0x3c) => {
                 if v != 0 {
@@ -257,14 +346,24 @@ impl Model {
         true
     }
 
-    /// A function's queues stop (reset, FLR, VF Enable change).
+    /// A function's queues stop (reset, FLR, VF Enable change): disabled,
+    /// tails and heads back to 0, so the next enable restarts each ring
+    /// at 0; VFPSRTYPE back to one Rx queue.
     fn reset_queues(&self, f: usize) {
-        for q in self.regs().function[f].queues.iter() {
-            q.rxdctl.set(0);
-            q.txdctl.set(0);
-            q.rdt.set(0);
-            q.tdt.set(0);
+        let block = &self.regs().function[f];
+        for q in block.queues.iter() {
+            for r in [
+                &q.rxdctl,
+                &q.txdctl,
+                &q.rdt,
+                &q.tdt,
+                &q.rx_start,
+                &q.tx_start,
+            ] {
+                r.set(0);
+            }
         }
+        block.psrtype.set(0);
     }
 
     /// The window the firmware serves.
@@ -690,46 +789,60 @@ impl Model {
                 }
                 vf.pfsts = true;
                 // The mailbox ("other") cause, if the driver routed it.
-                if vf.ivar_misc & 0x80 != 0 {
-                    vf.eicr |= 1 << (vf.ivar_misc & 0x3);
-                }
+                let cause = Interrupts::route(vf.irq.ivar_misc);
+                vf.irq.raise(cause);
             }
         }
     }
 
-    /// Interrupt causes from queue completions since the last look, routed
-    /// by VTIVAR (read-to-clear, with VTEICR).
-    fn queue_causes(vf: &mut VfHw, block: &hal::chip::FunctionBlock) -> u32 {
+    /// Queue completions since the last look become causes on the
+    /// vectors VTIVAR routes them to.
+    fn queue_causes(vf: &mut VfHw, block: &hal::chip::FunctionBlock) {
         let mut causes = 0;
         for (q, regs) in block.queues.iter().enumerate() {
-            let entry = |shift: u32| (vf.ivar[q / 2] >> (shift + 16 * (q as u32 % 2))) & 0xff;
+            let entry = |shift: u32| (vf.irq.ivar[q / 2] >> (shift + 16 * (q as u32 % 2))) & 0xff;
             let rx = regs.rx_done_seq.get();
             if rx != vf.seen_rx_done[q] {
                 vf.seen_rx_done[q] = rx;
-                let e = entry(0);
-                if e & 0x80 != 0 {
-                    causes |= 1 << (e & 3);
-                }
+                causes |= Interrupts::route(entry(0));
             }
             let tx = regs.tx_done_seq.get();
             if tx != vf.seen_tx_done[q] {
                 vf.seen_tx_done[q] = tx;
-                let e = entry(8);
-                if e & 0x80 != 0 {
-                    causes |= 1 << (e & 3);
-                }
+                causes |= Interrupts::route(entry(8));
             }
         }
-        causes
+        vf.irq.raise(causes);
+    }
+
+    /// Brings VF `n`'s interrupt causes up to date with the firmware's
+    /// progress (mailbox messages, queue completions).
+    fn sync_interrupts(&mut self, n: usize) {
+        self.sync_vf(n);
+        let window = Rc::clone(&self.window);
+        Self::queue_causes(&mut self.vfs[n], &window.regs().function[n + 1]);
+    }
+
+    /// The MSI-X messages a VF sent since the last call (bit v = vector
+    /// v): what a VMM turns into interrupts of the guest (through the
+    /// eventfds it handed over).
+    pub fn take_interrupts(&mut self, rid: u16) -> u32 {
+        let Some(Some(n)) = self.function(rid) else {
+            return 0;
+        };
+        self.sync_interrupts(n);
+        std::mem::take(&mut self.vfs[n].irq.fired)
+    }
+
+    /// A VF's interrupt registers as the hardware holds them.
+    pub fn interrupts(&self, rid: u16) -> Option<Interrupts> {
+        self.function(rid)?.map(|n| self.vfs[n].irq)
     }
 
     fn violation(&mut self, n: usize, v: MailboxViolation) {
         self.counters.mailbox_violations += 1;
-        let slot = &self.regs().vf[n];
-        slot.violation.set(v as u32);
-        fence(Ordering::Release);
-        slot.violation_seq
-            .set(slot.violation_seq.get().wrapping_add(1));
+        let counter = &self.regs().vf[n].violation_seq[v.index()];
+        counter.set(counter.get().wrapping_add(1));
         self.bump_event();
     }
 
@@ -777,12 +890,21 @@ impl Model {
                 vf.buffer[((o - VFMBMEM) / 4) as usize]
             }
             VTEICR => {
-                let causes = Self::queue_causes(vf, &window.regs().function[n + 1]);
-                std::mem::take(&mut vf.eicr) | causes
+                // Read-to-clear: what is read is no longer pending.
+                Self::queue_causes(vf, &window.regs().function[n + 1]);
+                let causes = std::mem::take(&mut vf.irq.eicr);
+                vf.irq.evaluate();
+                causes
             }
-            o if (0x120..0x130).contains(&o) => vf.ivar[((o - 0x120) / 4) as usize],
-            VTEIMS => vf.eims,
-            VTIVAR_MISC => vf.ivar_misc,
+            // VTEICS reads the causes too; VTEIMC is write-only.
+            VTEICS => vf.irq.eicr,
+            VTEIMC => 0,
+            VTEIMS => vf.irq.eims,
+            VTEIAC => vf.irq.eiac,
+            VTEIAM => vf.irq.eiam,
+            o if (VTIVAR..VTIVAR + 16).contains(&o) => vf.irq.ivar[((o - VTIVAR) / 4) as usize],
+            VTIVAR_MISC => vf.irq.ivar_misc,
+            VFPSRTYPE => window.regs().function[n + 1].psrtype.get(),
             o => self.queue_read(n + 1, o).unwrap_or_else(|| {
                 self.counters.unmodelled += 1;
                 0
@@ -798,8 +920,8 @@ impl Model {
                     let vf = &mut self.vfs[n];
                     vf.vfu = false;
                     vf.written = 0;
-                    vf.eicr = 0;
-                    vf.eims = 0;
+                    // The interrupt registers return to their reset values.
+                    vf.irq = Interrupts::default();
                     self.reset_queues(n + 1);
                     self.request_reset(n, RESET_CAUSE::CAUSE::VfctrlRst);
                 }
@@ -815,14 +937,26 @@ impl Model {
                 vf.buffer[i] = v;
                 vf.written = vf.written.max(i + 1);
             }
-            VTEICS => self.vfs[n].eicr |= v & 0x7,
-            VTEIMS => self.vfs[n].eims |= v & 0x7,
-            VTEIMC => self.vfs[n].eims &= !v,
-            VTEICR => self.vfs[n].eicr &= !v,
-            VTIVAR_MISC => self.vfs[n].ivar_misc = v & 0x83,
-            o if (0x120..0x130).contains(&o) => {
-                self.vfs[n].ivar[((o - 0x120) / 4) as usize] = v & 0x8383_8383;
+            VTEICS | VTEIMS | VTEIMC | VTEICR | VTEIAC | VTEIAM => {
+                // Causes that arrived since the last look count first.
+                self.sync_interrupts(n);
+                let irq = &mut self.vfs[n].irq;
+                let v = v & VECTOR_BITS;
+                match off {
+                    VTEICS => irq.eicr |= v,
+                    VTEIMS => irq.eims |= v,
+                    VTEIMC => irq.eims &= !v,
+                    VTEICR => irq.eicr &= !v,
+                    VTEIAC => irq.eiac = v,
+                    _ => irq.eiam = v,
+                }
+                irq.evaluate();
             }
+            VTIVAR_MISC => self.vfs[n].irq.ivar_misc = v & 0x83,
+            o if (VTIVAR..VTIVAR + 16).contains(&o) => {
+                self.vfs[n].irq.ivar[((o - VTIVAR) / 4) as usize] = v & 0x8383_8383;
+            }
+            VFPSRTYPE => self.regs().function[n + 1].psrtype.set(v),
             VFSTATUS | VFLINKS => self.counters.read_only_writes += 1,
             o => {
                 if !self.queue_write(n + 1, o, v) {
@@ -886,7 +1020,14 @@ impl Model {
     /// runner each step, so FLR completes without a VF access).
     pub fn sync(&mut self) {
         for n in 0..usize::from(self.vfs_present()) {
-            if self.vfs[n].flr_started.is_some() || self.vfs[n].delivery_pending {
+            let vf = &self.vfs[n];
+            // Interrupts need the hardware to notice events as they happen,
+            // not when the VF next touches its BAR.
+            let routed =
+                vf.irq.ivar_misc & 0x80 != 0 || vf.irq.ivar.iter().any(|e| e & 0x8080_8080 != 0);
+            if routed {
+                self.sync_interrupts(n);
+            } else if vf.flr_started.is_some() || vf.delivery_pending {
                 self.sync_vf(n);
             }
         }

@@ -287,13 +287,19 @@ impl Host<'_> {
             regs.tdbal.set(tx as u32);
             regs.tdbah.set((tx >> 32) as u32);
             regs.tdlen.set(RING * DESC as u32);
-            // Enabling resets the heads (the firmware notices on first use).
-            regs.rdh.set(0);
-            regs.tdh.set(0);
+            // Heads 0, then enable: as the hardware does, the enable is
+            // announced, and the firmware restarts the rings at the heads
+            // on first use.
+            regs.rx_start.set(0);
+            regs.tx_start.set(0);
             regs.rdt.set(0);
             regs.tdt.set(0);
             regs.rxdctl.set(RXDCTL_ENABLE);
             regs.txdctl.set(TXDCTL_ENABLE);
+            regs.rx_enable_seq
+                .set(regs.rx_enable_seq.get().wrapping_add(1));
+            regs.tx_enable_seq
+                .set(regs.tx_enable_seq.get().wrapping_add(1));
         }
     }
 
