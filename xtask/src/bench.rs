@@ -264,7 +264,7 @@ pub fn print(report: &Report) {
 
 /// Writes the report as JSON under target/bench/; returns the path.
 pub fn write_json(report: &Report) -> Result<PathBuf> {
-    let dir = workspace_root().join("target/bench");
+    let dir = crate::target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("instructions.json");
     std::fs::write(&path, serde_json::to_string_pretty(report)?)?;
@@ -321,8 +321,8 @@ const HOST: [(&str, &str, Option<&str>, &str); 10] = [
 ];
 
 fn mean_ns(group: &str, name: &str) -> Result<f64> {
-    let path = workspace_root()
-        .join("target/criterion")
+    let path = crate::target_dir()
+        .join("criterion")
         .join(group)
         .join(name)
         .join("new/estimates.json");

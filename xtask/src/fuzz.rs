@@ -43,7 +43,7 @@ pub fn run(target: &'static str, seconds: u64) -> Result<FuzzRun> {
     std::fs::create_dir_all(&corpus)?;
     // A scratch corpus for what this run finds, so the checked-in seeds
     // only change when someone decides to.
-    let scratch = workspace_root().join("target/fuzz-corpus").join(target);
+    let scratch = crate::target_dir().join("fuzz-corpus").join(target);
     std::fs::create_dir_all(&scratch)?;
     let out = Command::new("cargo")
         .current_dir(&dir)

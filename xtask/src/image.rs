@@ -31,7 +31,7 @@ pub struct BuiltImage {
 }
 
 /// Validates the board, builds the image and copies it to
-/// `target/firmware/<board>/<profile>/firmware.elf`.
+/// `<target dir>/firmware/<board>/<profile>/firmware.elf`.
 pub fn build(args: &ImageArgs) -> Result<BuiltImage> {
     const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
     if !LEVELS.contains(&args.log.as_str()) {
@@ -68,13 +68,12 @@ pub fn build(args: &ImageArgs) -> Result<BuiltImage> {
     if !status.success() {
         bail!("building the image for {} failed", board.config.board.name);
     }
-    let built = root
-        .join("target")
+    let built = crate::target_dir()
         .join(setup::TARGET)
         .join(profile)
         .join("firmware");
-    let dir = root
-        .join("target/firmware")
+    let dir = crate::target_dir()
+        .join("firmware")
         .join(&board.config.board.name)
         .join(profile);
     std::fs::create_dir_all(&dir)?;

@@ -178,6 +178,33 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
+/// The target directory as cargo has it (`CARGO_TARGET_DIR`,
+/// `build.target-dir` in a config file, or `<root>/target`): asked of
+/// `cargo metadata` once, so that every image, bench and fuzz output lands
+/// where cargo puts the builds.
+pub fn target_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let asked = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
+            .current_dir(workspace_root())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v["target_directory"].as_str().map(PathBuf::from));
+        asked.unwrap_or_else(|| workspace_root().join("target"))
+    })
+    .clone()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -160,7 +160,7 @@ fn print_top(title: &str, tally: BTreeMap<String, u64>, frames: u64, n: usize) {
 
 /// Profiles `path` and prints where its instructions go.
 pub fn run(built: &BuiltImage, path: &str, top: usize) -> Result<()> {
-    let dir = workspace_root().join("target/bench");
+    let dir = crate::target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let trace = dir.join(format!("trace-{path}.log"));
     let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;

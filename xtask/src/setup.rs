@@ -73,7 +73,9 @@ fn ensure_program(qemu: &str, package: &str) -> Result<()> {
     eprintln!("{qemu} not found: installing {package} with apt-get");
     for args in [
         &["update", "-qq"][..],
-        &["install", "-y", "-qq", package][..],
+        // Never at the cost of a package the machine has (installing
+        // Debian 12's QEMU once removed a newer qemu-utils from backports).
+        &["install", "-y", "-qq", "--no-remove", package][..],
     ] {
         let status = Command::new("apt-get")
             .args(args)

@@ -636,7 +636,7 @@ fn second_board(s: &mut Summary) {
 /// file, the field and the problem.
 fn bad_board_rejected(s: &mut Summary) {
     s.check("bad board config is rejected at build time", || {
-        let dir = workspace_root().join("target/xtask-tmp");
+        let dir = crate::target_dir().join("xtask-tmp");
         std::fs::create_dir_all(&dir)?;
         let bad = dir.join("overlapping-uart.toml");
         let base = board_config::boards_dir().join("qemu-virt.toml");

@@ -288,10 +288,17 @@ impl VfDriver {
 
     /// GET_QUEUES: (tx, rx, transparent VLAN, default queue), clamped as
     /// ixgbevf does.
+    /// GET_QUEUES as ixgbevf reads it: a count of 0 or above 8 taken as 8.
     pub fn get_queues(&mut self, t: &mut impl Transport) -> Result<[u32; 4], VfError> {
-        let r = self.command(t, &[mbx::GET_QUEUES, 0, 0, 0, 0], 5)?;
+        let [tx, rx, trans_vlan, default_queue] = self.get_queues_raw(t)?;
         let clamp = |q: u32| if q == 0 || q > 8 { 8 } else { q };
-        Ok([clamp(r[1]), clamp(r[2]), r[3], r[4]])
+        Ok([clamp(tx), clamp(rx), trans_vlan, default_queue])
+    }
+
+    /// GET_QUEUES's reply words 1-4 as the PF wrote them.
+    pub fn get_queues_raw(&mut self, t: &mut impl Transport) -> Result<[u32; 4], VfError> {
+        let r = self.command(t, &[mbx::GET_QUEUES, 0, 0, 0, 0], 5)?;
+        Ok([r[1], r[2], r[3], r[4]])
     }
 
     pub fn set_mac(&mut self, t: &mut impl Transport, mac: Mac) -> Result<(), VfError> {

@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod args;
+use args::{BridgeModeArg, LinkStateArg, VlanProtoArg, XcastArg};
+pub use args::{PfCommand, VfCall, VfOp};
+
 /// A device under test as scenarios drive it: register access plus the
 /// few things that are not a host driver's (the physical port's link).
 pub trait Harness: Transport {
@@ -83,6 +87,11 @@ fn unhex(s: &str) -> Result<Vec<u8>> {
                 .with_context(|| format!("bad hex {:?}", &s[i..i + 2]))
         })
         .collect()
+}
+
+/// Mailbox and admin words as they are read in a datasheet: `0x80000001`.
+fn hex_words(w: &[u32]) -> Vec<String> {
+    w.iter().map(|w| format!("{w:#010x}")).collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -169,8 +178,16 @@ pub enum Step {
     },
     /// A raw configuration write to the PF (e.g. NumVFs while enabled).
     PfConfigWrite { offset: u16, size: u8, value: u32 },
-    /// Function Level Reset of a VF.
-    Flr { vf: u16 },
+    /// Function Level Reset of a VF: the spec's 100 ms, then until it
+    /// answers again. `wait = false` only starts it (frames can be sent
+    /// meanwhile); a later `flr_wait` step finishes it.
+    Flr {
+        vf: u16,
+        #[serde(default = "yes")]
+        wait: bool,
+    },
+    /// Waits out an FLR a `flr` step with `wait = false` started.
+    FlrWait { vf: u16 },
     /// The physical port: its link, and optionally how many more frames it
     /// takes before refusing (0 = unlimited).
     Uplink { up: bool, tx_limit: Option<usize> },
@@ -239,6 +256,9 @@ pub enum Step {
     },
     /// How many frames went out on the wire since the last look.
     ExpectWireCount { min: usize, max: usize },
+    /// The MSI-X vectors a VF fired since the last look (bit v = vector
+    /// v), as the host's interrupt controller would have taken them.
+    ExpectInterrupts { vf: u16, vectors: u32 },
     /// `ip -s link` counters of a VF.
     ExpectStats {
         vf: u16,
@@ -289,12 +309,27 @@ pub struct UdpArgs {
 pub struct RxExpect {
     #[serde(flatten)]
     pub frame: FrameArgs,
-    /// VP set with this tag in the descriptor (VME).
-    pub desc_vlan: Option<u16>,
+    /// VP set with this tag in the descriptor (VME), or `"none"`: VP clear
+    /// (no tag was stripped into the descriptor).
+    pub desc_vlan: Option<DescVlan>,
     /// LB: switched locally.
     pub looped_back: Option<bool>,
     pub queue: Option<u32>,
     pub descriptors: Option<usize>,
+}
+
+/// An expected descriptor VLAN: a tag, or none at all.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum DescVlan {
+    Tag(u16),
+    Absent(NoVlan),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoVlan {
+    None,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,7 +371,37 @@ impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing scenario {}", path.display()))
+        let scenario: Scenario = toml::from_str(&text)
+            .with_context(|| format!("parsing scenario {}", path.display()))?;
+        scenario
+            .check()
+            .with_context(|| format!("scenario {}", path.display()))?;
+        Ok(scenario)
+    }
+
+    /// Every step's arguments read as their command or operation takes
+    /// them, before anything runs: a mistake names the step and the key.
+    pub fn check(&self) -> Result<()> {
+        for (i, step) in self.steps.iter().enumerate() {
+            let at = || format!("step {} ({})", i + 1, action_name(step));
+            match step {
+                Step::Pf { command, args, .. } => {
+                    PfCommand::parse(command, args).with_context(at)?;
+                }
+                Step::Vf { op, args, .. } => {
+                    VfCall::parse(op, args).with_context(at)?;
+                }
+                Step::InjectRaw { hex } if hex.trim().is_empty() => {
+                    // Nothing to carry: a wire frame has at least one byte.
+                    return Err(anyhow::anyhow!(
+                        "an empty frame cannot be carried by the wire; give at least one byte"
+                    ))
+                    .with_context(at);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -493,11 +558,11 @@ impl<'h, H: Harness> Runner<'h, H> {
                     d.exchange(h, words, n)
                 };
                 let actual = match r {
-                    Ok(w) => json!({ "reply": w }),
-                    Err(e) => json!({ "error": vf_error_name(&e) }),
+                    Ok(w) => json!({ "words": hex_words(words), "reply": hex_words(&w) }),
+                    Err(e) => json!({ "words": hex_words(words), "error": vf_error_name(&e) }),
                 };
                 let expected = match expect_reply {
-                    Some(w) => json!({ "reply": w }),
+                    Some(w) => json!({ "reply": hex_words(w) }),
                     None => Value::Null,
                 };
                 (name, expected, actual)
@@ -538,7 +603,22 @@ impl<'h, H: Harness> Runner<'h, H> {
                     json!({ "offset": offset, "value": value }),
                 )
             }
-            Step::Flr { vf } => {
+            Step::Flr { vf, wait: false } => {
+                let rid = self.pf.vf_rid(self.h, *vf);
+                self.pf.start_flr(self.h, rid);
+                (name, Value::Null, json!({ "started": true }))
+            }
+            Step::FlrWait { vf } => {
+                let rid = self.pf.vf_rid(self.h, *vf);
+                self.h.delay_us(100_000);
+                let r = self.pf.finish_flr(self.h, rid);
+                let actual = match r {
+                    Ok(()) => json!({ "result": "ok" }),
+                    Err(e) => json!({ "result": pf_error_name(&e) }),
+                };
+                (name, json!({ "result": "ok" }), actual)
+            }
+            Step::Flr { vf, wait: true } => {
                 let rid = self.pf.vf_rid(self.h, *vf);
                 let r = self.pf.flr(self.h, rid);
                 let actual = match r {
@@ -689,6 +769,9 @@ impl<'h, H: Harness> Runner<'h, H> {
             }
             Step::InjectRaw { hex } => {
                 let bytes = unhex(hex)?;
+                if bytes.is_empty() {
+                    bail!("an empty frame cannot be carried by the wire; give at least one byte");
+                }
                 self.h.inject(&bytes);
                 self.h.delay_us(5);
                 self.collect_wire();
@@ -732,7 +815,7 @@ impl<'h, H: Harness> Runner<'h, H> {
                         json!({
                             "len": r.data.len(),
                             "data": hex(&r.data),
-                            "desc_vlan": (r.status & hal::ixgbe::desc::RX_STAT_VP != 0).then_some(r.vlan),
+                            "desc_vlan": if r.status & hal::ixgbe::desc::RX_STAT_VP != 0 { json!(r.vlan) } else { json!("none") },
                             "looped_back": r.status & hal::ixgbe::desc::RX_STAT_LB != 0,
                             "queue": r.queue,
                             "descriptors": r.descriptors,
@@ -743,8 +826,10 @@ impl<'h, H: Harness> Runner<'h, H> {
                 for e in frames {
                     let f = self.build(&e.frame)?;
                     let mut v = json!({ "len": f.len(), "data": hex(&f) });
-                    if let Some(t) = e.desc_vlan {
-                        v["desc_vlan"] = json!(t);
+                    match e.desc_vlan {
+                        Some(DescVlan::Tag(t)) => v["desc_vlan"] = json!(t),
+                        Some(DescVlan::Absent(_)) => v["desc_vlan"] = json!("none"),
+                        None => {}
                     }
                     if let Some(lb) = e.looped_back {
                         v["looped_back"] = json!(lb);
@@ -814,6 +899,20 @@ impl<'h, H: Harness> Runner<'h, H> {
                 });
                 (name, json!({ "count": count }), actual)
             }
+            Step::ExpectInterrupts { vf, vectors } => {
+                let rid = self.pf.vf_rid(self.h, *vf);
+                let mut fired = 0;
+                // Under QEMU the firmware's part may come a little later.
+                wait_for_late(self.h, |h| {
+                    fired |= h.take_interrupts(rid);
+                    fired & vectors == *vectors
+                });
+                (
+                    name,
+                    json!({ "vectors": vectors }),
+                    json!({ "vectors": fired }),
+                )
+            }
             Step::ExpectStats { vf, fields } => {
                 let actual = match self.pf.vf_stats(self.h, *vf) {
                     Ok(s) => json!({
@@ -879,68 +978,44 @@ impl<'h, H: Harness> Runner<'h, H> {
     ) -> Result<Result<Value, PfError>> {
         let h = &mut *self.h;
         let pf = &mut self.pf;
-        let flag = |k: &str| arg_bool(args, k);
-        Ok(match command {
-            "set_vf_mac" => pf
-                .set_vf_mac(h, vf, arg_mac(args, "mac")?)
-                .map(|_| Value::Null),
-            "set_vf_vlan" => {
-                let proto = match arg_str(args, "proto").unwrap_or("802.1Q") {
-                    "802.1Q" | "802.1q" => VlanProto::Dot1Q,
-                    "802.1ad" | "802.1AD" => VlanProto::Dot1AD,
-                    other => bail!("unknown VLAN protocol {other:?}"),
+        let done = |r: Result<(), PfError>| r.map(|_| Value::Null);
+        Ok(match PfCommand::parse(command, args)? {
+            PfCommand::SetVfMac { mac } => done(pf.set_vf_mac(h, vf, parse_mac(&mac)?)),
+            PfCommand::SetVfVlan { vid, qos, proto } => {
+                let proto = match proto {
+                    VlanProtoArg::Dot1Q => VlanProto::Dot1Q,
+                    VlanProtoArg::Dot1AD => VlanProto::Dot1AD,
                 };
-                let vid = arg_u32(args, "vid")? as u16;
-                let qos = arg_u32(args, "qos").unwrap_or(0) as u8;
-                pf.set_vf_vlan(h, vf, vid, qos, proto).map(|_| Value::Null)
+                done(pf.set_vf_vlan(h, vf, vid, qos, proto))
             }
-            "set_vf_rate" => pf
-                .set_vf_rate(
-                    h,
-                    vf,
-                    arg_u32(args, "min").unwrap_or(0),
-                    arg_u32(args, "max").unwrap_or(0),
-                )
-                .map(|_| Value::Null),
-            "set_vf_spoofchk" => pf.set_vf_spoofchk(h, vf, flag("on")?).map(|_| Value::Null),
-            "set_vf_trust" => pf.set_vf_trust(h, vf, flag("on")?).map(|_| Value::Null),
-            "set_vf_query_rss" => pf.set_vf_query_rss(h, vf, flag("on")?).map(|_| Value::Null),
-            "set_vf_link_state" => {
-                let state = match arg_str(args, "state") {
-                    Some("auto") => LinkState::Auto,
-                    Some("enable") => LinkState::Enable,
-                    Some("disable") => LinkState::Disable,
-                    other => bail!("state must be auto, enable or disable, not {other:?}"),
+            PfCommand::SetVfRate { min, max } => done(pf.set_vf_rate(h, vf, min, max)),
+            PfCommand::SetVfSpoofchk { on } => done(pf.set_vf_spoofchk(h, vf, on)),
+            PfCommand::SetVfTrust { on } => done(pf.set_vf_trust(h, vf, on)),
+            PfCommand::SetVfQueryRss { on } => done(pf.set_vf_query_rss(h, vf, on)),
+            PfCommand::SetVfLinkState { state } => {
+                let state = match state {
+                    LinkStateArg::Auto => LinkState::Auto,
+                    LinkStateArg::Enable => LinkState::Enable,
+                    LinkStateArg::Disable => LinkState::Disable,
                 };
-                pf.set_vf_link_state(h, vf, state).map(|_| Value::Null)
+                done(pf.set_vf_link_state(h, vf, state))
             }
-            "set_pf_mac" => {
-                let mac = arg_mac(args, "mac")?;
+            PfCommand::SetPfMac { mac } => {
+                let mac = parse_mac(&mac)?;
                 self.pf_mac = Some(mac);
-                pf.set_pf_mac(h, mac).map(|_| Value::Null)
+                done(pf.set_pf_mac(h, mac))
             }
-            "set_bridge_mode" => {
-                let mode = match arg_str(args, "mode") {
-                    Some("veb") => BridgeMode::Veb,
-                    Some("vepa") => BridgeMode::Vepa,
-                    other => bail!("mode must be veb or vepa, not {other:?}"),
-                };
-                pf.set_bridge_mode(h, mode).map(|_| Value::Null)
-            }
-            "ping_vfs" => pf.ping_vfs(h).map(|_| Value::Null),
-            "reset_vf_config" => pf.reset_vf_config(h, vf).map(|_| Value::Null),
-            "release_vf" => pf.release_vf(h, vf).map(|_| Value::Null),
-            "raw" => {
-                let words: Vec<u32> = match args.get("words") {
-                    Some(toml::Value::Array(a)) => a
-                        .iter()
-                        .map(|v| v.as_integer().unwrap_or(0) as u32)
-                        .collect(),
-                    _ => bail!("raw needs words = [...]"),
-                };
-                pf.raw_command(h, &words).map(|w| json!(w))
-            }
-            other => bail!("unknown PF command {other:?}"),
+            PfCommand::SetBridgeMode { mode } => done(pf.set_bridge_mode(
+                h,
+                match mode {
+                    BridgeModeArg::Veb => BridgeMode::Veb,
+                    BridgeModeArg::Vepa => BridgeMode::Vepa,
+                },
+            )),
+            PfCommand::PingVfs {} => done(pf.ping_vfs(h)),
+            PfCommand::ResetVfConfig {} => done(pf.reset_vf_config(h, vf)),
+            PfCommand::ReleaseVf {} => done(pf.release_vf(h, vf)),
+            PfCommand::Raw { words } => pf.raw_command(h, &words).map(|w| json!(hex_words(&w))),
         })
     }
 
@@ -950,76 +1025,66 @@ impl<'h, H: Harness> Runner<'h, H> {
         op: &str,
         args: &BTreeMap<String, toml::Value>,
     ) -> Result<Result<Value, VfError>> {
+        let call = VfCall::parse(op, args)?;
         let rid = self.pf.vf_rid(self.h, n);
         let h = &mut *self.h;
         let vf = self.vfs.entry(n).or_insert_with(|| VfDriver::new(rid));
         // NumVFs may have changed since: keep following the offset.
         vf.rid = rid;
-        if let Some(api) = arg_str(args, "max_api") {
+        if let Some(api) = &call.max_api {
             vf.max_api = parse_api(api)?;
         }
-        Ok(match op {
-            "bring_up" => vf
+        let done = |r: Result<(), VfError>| r.map(|_| Value::Null);
+        Ok(match call.op {
+            VfOp::BringUp {} => vf
                 .bring_up_retrying(h, if h.real_time() { REAL_TIME_RESET_TRIES } else { 1 })
                 .map(|b| {
-                json!({
-                    "mac": b.mac.to_string(),
-                    "mac_from_pf": b.mac_from_pf,
-                    "api": b.api.name(),
-                    "tx_queues": b.tx_queues,
-                    "rx_queues": b.rx_queues,
-                    "link_enabled": b.link_enabled,
-                })
-            }),
-            "reset" => vf
+                    json!({
+                        "mac": b.mac.to_string(),
+                        "mac_from_pf": b.mac_from_pf,
+                        "api": b.api.name(),
+                        "tx_queues": b.tx_queues,
+                        "rx_queues": b.rx_queues,
+                        "link_enabled": b.link_enabled,
+                    })
+                }),
+            VfOp::Reset {} => vf
                 .reset(h)
                 .map(|m| json!({ "mac": m.map(|m| m.to_string()) })),
-            "negotiate_api" => vf.negotiate_api(h).map(|a| json!({ "api": a.name() })),
-            "get_queues" => vf.get_queues(h).map(|q| {
+            VfOp::NegotiateApi {} => vf.negotiate_api(h).map(|a| json!({ "api": a.name() })),
+            // What the firmware answered, not what a driver makes of it.
+            VfOp::GetQueues {} => vf.get_queues_raw(h).map(|q| {
                 json!({ "tx": q[0], "rx": q[1], "trans_vlan": q[2], "default_queue": q[3] })
             }),
-            "set_mac" => vf.set_mac(h, arg_mac(args, "mac")?).map(|_| Value::Null),
-            "set_vlan" => vf
-                .set_vlan(
-                    h,
-                    arg_u32(args, "vid")? as u16,
-                    arg_bool(args, "add").unwrap_or(true),
-                )
-                .map(|_| Value::Null),
-            "set_lpe" => vf.set_lpe(h, arg_u32(args, "max_frame")?).map(|_| Value::Null),
-            "set_macvlan" => vf
-                .set_macvlan(h, arg_u32(args, "index")?, arg_mac(args, "mac").unwrap_or(Mac::ZERO))
-                .map(|_| Value::Null),
-            "set_multicast" => {
-                let macs: Vec<Mac> = match args.get("macs") {
-                    Some(toml::Value::Array(a)) => a
-                        .iter()
-                        .map(|v| parse_mac(v.as_str().unwrap_or("")))
-                        .collect::<Result<_>>()?,
-                    _ => Vec::new(),
-                };
-                vf.set_multicast(h, &macs).map(|_| Value::Null)
+            VfOp::SetMac { mac } => done(vf.set_mac(h, parse_mac(&mac)?)),
+            VfOp::SetVlan { vid, add } => done(vf.set_vlan(h, vid, add)),
+            VfOp::SetLpe { max_frame } => done(vf.set_lpe(h, max_frame)),
+            VfOp::SetMacvlan { index, mac } => {
+                let mac = mac.as_deref().map(parse_mac).transpose()?;
+                done(vf.set_macvlan(h, index, mac.unwrap_or(Mac::ZERO)))
             }
-            "update_xcast" => {
-                let mode = match arg_str(args, "mode") {
-                    Some("none") => XcastMode::None,
-                    Some("multi") => XcastMode::Multi,
-                    Some("allmulti") => XcastMode::AllMulti,
-                    Some("promisc") => XcastMode::Promisc,
-                    other => bail!("mode must be none, multi, allmulti or promisc, not {other:?}"),
+            VfOp::SetMulticast { macs } => {
+                let macs = macs.iter().map(|m| parse_mac(m)).collect::<Result<Vec<_>>>()?;
+                done(vf.set_multicast(h, &macs))
+            }
+            VfOp::UpdateXcast { mode } => {
+                let mode = match mode {
+                    XcastArg::None => XcastMode::None,
+                    XcastArg::Multi => XcastMode::Multi,
+                    XcastArg::Allmulti => XcastMode::AllMulti,
+                    XcastArg::Promisc => XcastMode::Promisc,
                 };
                 vf.update_xcast(h, mode)
                     .map(|m| json!({ "granted": xcast_name(m as u32) }))
             }
-            "get_link_state" => vf.get_link_state(h).map(|e| json!({ "enabled": e })),
-            "check_link" => Ok(json!({ "link": match vf.check_link(h) {
+            VfOp::GetLinkState {} => vf.get_link_state(h).map(|e| json!({ "enabled": e })),
+            VfOp::CheckLink {} => Ok(json!({ "link": match vf.check_link(h) {
                 LinkCheck::Up(_) => "up",
                 LinkCheck::Down => "down",
                 LinkCheck::ResetRequired => "reset-required",
             }})),
-            "get_reta" => vf.get_reta(h).map(|r| json!({ "entries": r.len(), "queues_used": r.iter().copied().max().map_or(0, |m| m + 1) })),
-            "get_rss_key" => vf.get_rss_key(h).map(|k| json!({ "bytes": k.len() })),
-            other => bail!("unknown VF operation {other:?}"),
+            VfOp::GetReta {} => vf.get_reta(h).map(|r| json!({ "entries": r.len(), "queues_used": r.iter().copied().max().map_or(0, |m| m + 1) })),
+            VfOp::GetRssKey {} => vf.get_rss_key(h).map(|k| json!({ "bytes": k.len() })),
         })
     }
 }
@@ -1134,6 +1199,7 @@ fn action_name(step: &Step) -> String {
         Step::VfRead { .. } => "vf_read",
         Step::PfConfigWrite { .. } => "pf_config_write",
         Step::Flr { .. } => "flr",
+        Step::FlrWait { .. } => "flr_wait",
         Step::Uplink { .. } => "uplink",
         Step::ExpectVf { .. } => "expect_vf",
         Step::ExpectEvents { .. } => "expect_events",
@@ -1146,6 +1212,7 @@ fn action_name(step: &Step) -> String {
         Step::ExpectWire { .. } => "expect_wire",
         Step::ExpectDrops { .. } => "expect_drops",
         Step::ExpectStats { .. } => "expect_stats",
+        Step::ExpectInterrupts { .. } => "expect_interrupts",
         Step::TxDescriptor { .. } => "tx_descriptor",
         Step::StarveRx { .. } => "starve_rx",
         Step::ExpectWireCount { .. } => "expect_wire_count",
@@ -1278,28 +1345,6 @@ fn toml_map_to_json(m: &BTreeMap<String, toml::Value>) -> Value {
             .map(|(k, v)| (k.clone(), toml_to_json(v)))
             .collect(),
     )
-}
-
-fn arg_str<'a>(args: &'a BTreeMap<String, toml::Value>, k: &str) -> Option<&'a str> {
-    args.get(k).and_then(|v| v.as_str())
-}
-
-fn arg_u32(args: &BTreeMap<String, toml::Value>, k: &str) -> Result<u32> {
-    match args.get(k).and_then(|v| v.as_integer()) {
-        Some(i) if (0..=i64::from(u32::MAX)).contains(&i) => Ok(i as u32),
-        Some(i) => bail!("argument {k} = {i} is out of range"),
-        None => bail!("missing integer argument {k}"),
-    }
-}
-
-fn arg_bool(args: &BTreeMap<String, toml::Value>, k: &str) -> Result<bool> {
-    args.get(k)
-        .and_then(|v| v.as_bool())
-        .with_context(|| format!("missing boolean argument {k}"))
-}
-
-fn arg_mac(args: &BTreeMap<String, toml::Value>, k: &str) -> Result<Mac> {
-    parse_mac(arg_str(args, k).with_context(|| format!("missing MAC argument {k}"))?)
 }
 
 /// `02:aa:00:00:00:01`.
