@@ -665,11 +665,10 @@ impl<const N: usize> Device<N> {
         if len - 4 * tags + 4 > max_frame {
             return Err(DropReason::Mtu);
         }
-        let queues = self.rss_queues(hw, f);
         let q = if frame.pkt_info & RSS_TYPE_MASK == 0 {
             0
         } else {
-            rss::queue_for(frame.hash, queues)
+            rss::queue_for(frame.hash, self.rss_queues(hw, f))
         } as usize;
         let regs = &hw.function[f].queues[q];
         if !strip && outer.is_some() && regs.rxdctl.get() & RXDCTL_VME != 0 {

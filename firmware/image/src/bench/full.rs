@@ -275,6 +275,10 @@ impl Host<'_> {
         b.dma_base_lo.set(base as u32);
         b.dma_base_hi.set((base >> 32) as u32);
         b.dma_size.set(REGION as u32);
+        // RSS over every queue the rig sets up, as a VF driver says with
+        // VFPSRTYPE.RQPL (ixgbevf: 1 for two queues).
+        b.psrtype
+            .set((QUEUES as u32).trailing_zeros() << hal::ixgbe::vfreg::PSRTYPE_RQPL_SHIFT);
         for (q, regs) in b.queues.iter().take(QUEUES).enumerate() {
             let rx = bus(f, RX_RING_AT + q * RING as usize * DESC);
             let tx = bus(f, TX_RING_AT + q * RING as usize * DESC);
@@ -314,7 +318,7 @@ impl Host<'_> {
                     let w = [buf as u32, (buf >> 32) as u32, 0, 0];
                     host_write(self, ring + d * DESC as u64, &desc_bytes(w));
                 }
-                regs.rdt.set((regs.rdh.get() + RING - 1) % RING);
+                regs.rdt.set((rx_head(regs) + RING - 1) % RING);
             }
         }
     }
@@ -323,7 +327,7 @@ impl Host<'_> {
     fn post_tx(&self, f: usize, frames: &[[u8; FRAME]; BURST]) {
         let regs = &self.hw.function[f].queues[0];
         let ring = bus(f, TX_RING_AT);
-        let mut tail = regs.tdh.get();
+        let mut tail = tx_head(regs);
         for (k, frame) in frames.iter().enumerate() {
             let at = bus(f, TX_FRAMES_AT + k * FRAME);
             host_write(self, at, frame);
@@ -341,6 +345,24 @@ impl Host<'_> {
 fn fill(frames: &mut [[u8; FRAME]; BURST], dst: impl Fn(usize) -> Mac, src: Mac) {
     for (k, f) in frames.iter_mut().enumerate() {
         write_frame(f, dst(k), src, k);
+    }
+}
+
+/// The heads as the host reads them (the hardware's rule): where the
+/// driver put them, until the firmware has restarted the ring.
+fn rx_head(regs: &hal::chip::QueueRegs) -> u32 {
+    if regs.rx_enable_done.get() != regs.rx_enable_seq.get() {
+        regs.rx_start.get()
+    } else {
+        regs.rdh.get()
+    }
+}
+
+fn tx_head(regs: &hal::chip::QueueRegs) -> u32 {
+    if regs.tx_enable_done.get() != regs.tx_enable_seq.get() {
+        regs.tx_start.get()
+    } else {
+        regs.tdh.get()
     }
 }
 
