@@ -196,7 +196,6 @@ fn rx_put(
         fence(Ordering::Release);
         regs.rx_enable_done.set(enable_seq);
     }
-    q.rx_enabled = enabled;
     if !enabled || q.rx_stopped {
         return Err((DropReason::RingDisabled, None));
     }
@@ -204,14 +203,16 @@ fn rx_put(
         q.rx_stopped = true;
         return Err((DropReason::RingDisabled, Some(QueueFault::BadRingLength)));
     };
-    if q.rx_head >= n {
-        q.rx_stopped = true;
-        return Err((DropReason::RingDisabled, Some(QueueFault::HeadBeyondRing)));
-    }
     let tail = regs.rdt.get();
-    if tail >= n {
+    // One comparison on the per-frame path for both (the head is the
+    // driver's after a restart, and the length may have changed since).
+    if tail.max(q.rx_head) >= n {
         q.rx_stopped = true;
-        return Err((DropReason::TailBeyondRing, Some(QueueFault::TailBeyondRing)));
+        return Err(if tail >= n {
+            (DropReason::TailBeyondRing, Some(QueueFault::TailBeyondRing))
+        } else {
+            (DropReason::RingDisabled, Some(QueueFault::HeadBeyondRing))
+        });
     }
     let bsize = match regs.srrctl.get() & SRRCTL_BSIZEPKT_MASK {
         0 => 2048,
