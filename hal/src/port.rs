@@ -5,6 +5,15 @@
 /// Host memory as the device reaches it. Addresses are host bus addresses;
 /// the device logic checks each function's IOMMU window before calling.
 pub trait Dma {
+    /// The accesses that follow are made for function `function` (0 = PF,
+    /// 1 + n = VF n): PCIe's requester ID, by which an IOMMU picks the
+    /// function's mappings (VFs in different VMs see the same addresses as
+    /// different memory). Memory shared by all functions ignores it.
+    #[inline]
+    fn requester(&mut self, function: usize) {
+        let _ = function;
+    }
+
     /// Reads `buf.len()` bytes at `addr`; false if there is no memory there.
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool;
     /// Writes `data` at `addr`; false if there is no memory there.

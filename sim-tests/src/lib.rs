@@ -20,6 +20,7 @@ pub mod cosim;
 pub mod defmt_log;
 pub mod drivers;
 pub mod frames;
+pub mod guestmem;
 pub mod hostmem;
 pub mod lab;
 pub mod model;

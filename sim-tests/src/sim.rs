@@ -52,7 +52,7 @@ impl Sim {
     pub fn step(&mut self) {
         if self.firmware_running {
             let now = self.model.now_ns();
-            let (window, memory) = self.model.split();
+            let (window, mut memory) = self.model.split();
             let inner: &mut dyn hal::port::Uplink = match &mut self.pcap_uplink {
                 Some(p) => p,
                 None => &mut self.uplink,
@@ -62,7 +62,7 @@ impl Sim {
                 capture: self.uplink_capture.as_mut(),
                 now_ns: now,
             };
-            self.device.poll(window.regs(), memory, &mut port, now);
+            self.device.poll(window.regs(), &mut memory, &mut port, now);
         }
         self.model.sync();
     }

@@ -170,6 +170,7 @@ fn ring_len(bytes: u32) -> Option<u32> {
 /// Puts a frame into an Rx ring. Err: the drop reason (and whether the
 /// queue must stop).
 fn rx_put(
+    f: usize,
     q: &mut QueueState,
     regs: &QueueRegs,
     win: Window,
@@ -219,6 +220,7 @@ fn rx_put(
         k => k as usize * 1024,
     };
     let chunks = frame.len().div_ceil(bsize).max(1);
+    dma.requester(f);
     let free = (tail + n - q.rx_head) % n;
     if (free as usize) < chunks {
         return Err((DropReason::NoRxBuffer, None));
@@ -287,6 +289,7 @@ enum TxTake {
 }
 
 fn tx_take(
+    f: usize,
     q: &mut QueueState,
     regs: &QueueRegs,
     win: Window,
@@ -327,6 +330,7 @@ fn tx_take(
     }
     let base = ring_base(regs.tdbal.get(), regs.tdbah.get());
     let mut head = q.tx_head;
+    dma.requester(f);
     // Context descriptors ahead of the frame.
     let mut len = 0usize;
     let mut bad = None;
@@ -697,7 +701,7 @@ impl<const N: usize> Device<N> {
         } else {
             &mut self.dp_vf[f - 1]
         };
-        match rx_put(&mut dp.queues[q], regs, win, dma, frame, meta) {
+        match rx_put(f, &mut dp.queues[q], regs, win, dma, frame, meta) {
             Ok(()) => Ok(()),
             Err((r, fault)) => {
                 if let Some(fault) = fault {
@@ -754,6 +758,7 @@ impl<const N: usize> Device<N> {
                 };
                 self.scratch.at = HEADROOM;
                 match tx_take(
+                    f,
                     &mut dp.queues[q],
                     regs,
                     win,

@@ -12,6 +12,7 @@
 
 pub mod config;
 
+use crate::guestmem::{GuestMemory, Iommu};
 use crate::hostmem::{DmaWindow, HostMemory};
 use crate::window::Window;
 use config::*;
@@ -185,6 +186,9 @@ pub struct Model {
     vfs: Vec<VfHw>,
     /// Host memory behind the per-function IOMMU windows.
     pub host_memory: HostMemory,
+    /// Function f's VM memory (0 = PF, 1 + n = VF n) while a VMM has
+    /// attached it (`crate::vfio_user`): its DMA mappings are its IOMMU.
+    pub guests: Vec<Option<GuestMemory>>,
     pub counters: ModelCounters,
 }
 
@@ -221,22 +225,59 @@ impl Model {
             },
             vfs: vec![VfHw::default(); usize::from(total_vfs)],
             host_memory,
+            guests: (0..=usize::from(total_vfs)).map(|_| None).collect(),
             counters: ModelCounters::default(),
         };
         // The IOMMU: each function's window, as the firmware must check it.
-        for (f, block) in model.regs().function.iter().enumerate() {
-            if let Some(w) = model.host_memory.window(f) {
-                block.dma_base_lo.set(w.start as u32);
-                block.dma_base_hi.set((w.start >> 32) as u32);
-                block.dma_size.set(w.size as u32);
-            }
+        for f in 0..=usize::from(total_vfs) {
+            model.publish_window(f);
         }
         model
     }
 
     /// The window and host memory at once (the firmware needs both).
-    pub fn split(&mut self) -> (Rc<Window>, &mut HostMemory) {
-        (Rc::clone(&self.window), &mut self.host_memory)
+    pub fn split(&mut self) -> (Rc<Window>, Iommu<'_>) {
+        (
+            Rc::clone(&self.window),
+            Iommu::new(&mut self.host_memory, &mut self.guests),
+        )
+    }
+
+    /// Attaches function `f` (1 + n = VF n) to a VM's memory, or back to
+    /// the simulation's (`None`): from now on its DMA goes through `mem`'s
+    /// mappings, and the firmware's window check spans them.
+    pub fn set_guest_memory(&mut self, f: usize, mem: Option<GuestMemory>) {
+        let Some(slot) = self.guests.get_mut(f) else {
+            return;
+        };
+        *slot = mem;
+        self.publish_window(f);
+    }
+
+    /// Function f's VM memory, if attached.
+    pub fn guest_memory(&mut self, f: usize) -> Option<&mut GuestMemory> {
+        self.guests.get_mut(f)?.as_mut()
+    }
+
+    /// Publishes function f's window to the firmware (hw-owned fields):
+    /// the span of its VM mappings (the exact check is the mappings'), or
+    /// its window of the simulation's memory.
+    pub fn publish_window(&self, f: usize) {
+        let Some(block) = self.regs().function.get(f) else {
+            return;
+        };
+        let (start, size) = match self.guests.get(f).and_then(|g| g.as_ref()) {
+            Some(g) => g
+                .span()
+                .map_or((0, 0), |(lo, hi)| (lo, (hi - lo).min(u64::from(u32::MAX)))),
+            None => self
+                .host_memory
+                .window(f)
+                .map_or((0, 0), |w| (w.start, w.size)),
+        };
+        block.dma_base_lo.set(start as u32);
+        block.dma_base_hi.set((start >> 32) as u32);
+        block.dma_size.set(size as u32);
     }
 
     /// Queue registers (the 82599 layout) of function `f` at `off`: reads.
