@@ -170,7 +170,6 @@ fn ring_len(bytes: u32) -> Option<u32> {
 /// Puts a frame into an Rx ring. Err: the drop reason (and whether the
 /// queue must stop).
 fn rx_put(
-    f: usize,
     q: &mut QueueState,
     regs: &QueueRegs,
     win: Window,
@@ -220,7 +219,6 @@ fn rx_put(
         k => k as usize * 1024,
     };
     let chunks = frame.len().div_ceil(bsize).max(1);
-    dma.requester(f);
     let free = (tail + n - q.rx_head) % n;
     if (free as usize) < chunks {
         return Err((DropReason::NoRxBuffer, None));
@@ -289,7 +287,6 @@ enum TxTake {
 }
 
 fn tx_take(
-    f: usize,
     q: &mut QueueState,
     regs: &QueueRegs,
     win: Window,
@@ -330,7 +327,6 @@ fn tx_take(
     }
     let base = ring_base(regs.tdbal.get(), regs.tdbah.get());
     let mut head = q.tx_head;
-    dma.requester(f);
     // Context descriptors ahead of the frame.
     let mut len = 0usize;
     let mut bad = None;
@@ -701,7 +697,9 @@ impl<const N: usize> Device<N> {
         } else {
             &mut self.dp_vf[f - 1]
         };
-        match rx_put(f, &mut dp.queues[q], regs, win, dma, frame, meta) {
+        // The destination's DMA (its IOMMU mappings).
+        dma.requester(f);
+        match rx_put(&mut dp.queues[q], regs, win, dma, frame, meta) {
             Ok(()) => Ok(()),
             Err((r, fault)) => {
                 if let Some(fault) = fault {
@@ -757,8 +755,10 @@ impl<const N: usize> Device<N> {
                     &mut self.dp_vf[f - 1]
                 };
                 self.scratch.at = HEADROOM;
+                // The sender's DMA (a local delivery of its last frame
+                // switched to the destination's).
+                dma.requester(f);
                 match tx_take(
-                    f,
                     &mut dp.queues[q],
                     regs,
                     win,
