@@ -30,4 +30,5 @@ pub mod sim;
 pub mod tap;
 pub mod transport;
 pub mod uplink;
+pub mod vfio_user;
 pub mod window;

@@ -67,6 +67,14 @@ impl Sim {
         self.model.sync();
     }
 
+    /// Lets time run up to `now_ns` (if it is ahead) with one firmware
+    /// pass: for a harness that follows the wall clock.
+    pub fn run_until(&mut self, now_ns: u64) {
+        let behind = now_ns.saturating_sub(self.model.now_ns());
+        self.model.advance(behind);
+        self.step();
+    }
+
     /// Sets the memory uplink's link (the firmware notices on its next poll).
     pub fn set_uplink(&mut self, up: bool) {
         self.uplink.down = !up;

@@ -445,6 +445,15 @@ impl Model {
         (rid >= first && n < self.vfs_present()).then_some(Some(usize::from(n)))
     }
 
+    /// The window-block index of a function that exists now (0 = PF,
+    /// 1 + n = VF n).
+    pub fn function_index(&self, rid: u16) -> Option<usize> {
+        Some(match self.function(rid)? {
+            None => 0,
+            Some(n) => 1 + n,
+        })
+    }
+
     /// The IOMMU window of a function that exists now.
     pub fn dma_window(&self, rid: u16) -> Option<DmaWindow> {
         match self.function(rid)? {
