@@ -11,6 +11,8 @@ mod profile;
 mod setup;
 mod size;
 mod test;
+mod vm;
+mod vm_run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -116,6 +118,13 @@ enum Cmd {
     Test,
     /// List the boards in board-configs/.
     Boards,
+    /// Boot a Linux VM whose eth0 and eth1 are VFs of the firmware (Linux's
+    /// own ixgbevf, over vfio-user); prepares a Debian 13 root on first use.
+    Vm {
+        /// Every console line and server log line.
+        #[arg(long)]
+        verbose: bool,
+    },
 }
 
 fn sizes(board: Option<String>) -> Result<ExitCode> {
@@ -239,6 +248,13 @@ fn main() -> ExitCode {
         } => bench(qemu, profile, top, image),
         Cmd::Size { board } => sizes(board),
         Cmd::Test => test::run_all(),
+        Cmd::Vm { verbose } => vm_run::main(verbose).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
         Cmd::Boards => {
             for name in board_config::board_names() {
                 match board_config::resolve(&name).and_then(|p| board_config::load(&p)) {

@@ -579,12 +579,22 @@ impl<const N: usize> Device<N> {
             return;
         }
         let vf = &mut self.vfs[i];
+        let was_up = vf.lifecycle.clear_to_send();
         mailbox::clear_oper(vf, &mut self.pools);
         vf.lifecycle = vf::Lifecycle::AwaitingReset;
         vf.pending_control = None;
         vf.mailbox.resets += 1;
+        // The reset wiped the mailbox: no message is left to acknowledge.
+        self.progress[i].unacked = false;
         self.links_dirty = true;
         fwlog::info!("VF {}: reset ({:?})", i, cause);
+        if cause == ResetCause::Flr && was_up {
+            // The function was reset under a running driver (the host's
+            // FLR, not the driver's own reset): tell it, as for an
+            // administrative change, so that it resets and sets itself up
+            // again (ixgbevf would otherwise keep a link it cannot use).
+            self.queue_control(i);
+        }
     }
 
     /// Takes a token from the VF's mailbox bucket; false when it is over

@@ -967,9 +967,14 @@ impl Model {
         match off {
             VFCTRL => {
                 if v & VFCTRL_RST != 0 {
+                    let reply_seq = self.regs().vf[n].reply_seq.get();
                     let vf = &mut self.vfs[n];
                     vf.vfu = false;
                     vf.written = 0;
+                    // The mailbox forgets what was waiting for the VF: a
+                    // message posted before the reset is not its reply.
+                    (vf.pfsts, vf.pfack, vf.delivery_pending) = (false, false, false);
+                    vf.seen_reply_seq = reply_seq;
                     // The interrupt registers return to their reset values.
                     vf.irq = Interrupts::default();
                     self.reset_queues(n + 1);

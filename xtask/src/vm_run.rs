@@ -1,0 +1,372 @@
+//! A real Linux VM whose NICs are VFs of the firmware: Linux's own
+//! ixgbevf (from Debian 13's kernel, unmodified) in a QEMU 11 guest, two
+//! VFs attached over vfio-user, the firmware's uplink a TAP in a network
+//! namespace. The guest's /init (vm_init.sh) runs the checks and asks for
+//! the PF's actions; this side serves the VFs, plays the PF administrator
+//! and the host at the far end of the wire, and collects the verdicts.
+
+use crate::vm::{self, Unavailable, VmAssets};
+use anyhow::{Context, Result, bail};
+use firmware::mac::Mac;
+use firmware::vf::LinkState;
+use sim_tests::drivers::pf::{PfDriver, PfError};
+use sim_tests::sim::Sim;
+use sim_tests::tap::Tap;
+use sim_tests::vfio_user::{Served, Server};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const INIT: &str = include_str!("vm_init.sh");
+const NS: &str = "sriovfw-vmhost";
+const TAP: &str = "sriovfw-vm0";
+const HOST_IP: &str = "10.215.0.1/24";
+pub const VF_MACS: [Mac; 2] = [
+    Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x00]),
+    Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x01]),
+];
+const NEW_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x99]);
+const PF_MAC: Mac = Mac([0x02, 0xf0, 0x00, 0x00, 0x00, 0x01]);
+/// The whole run, boot to poweroff, under TCG.
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// One verdict the guest printed.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// What a run produced.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    /// Host-side checks (the firmware's view, the far end's).
+    pub host_checks: Vec<Check>,
+    pub dmesg: Vec<String>,
+    pub boot_to_link_up: Option<Duration>,
+    pub elapsed: Duration,
+    pub finished: bool,
+}
+
+impl Report {
+    pub fn all_ok(&self) -> bool {
+        self.finished && self.checks.iter().chain(&self.host_checks).all(|c| c.ok)
+    }
+}
+
+fn pf_err(e: PfError) -> anyhow::Error {
+    anyhow::anyhow!("PF driver: {e}")
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn ns_out(args: &[&str]) -> String {
+    Command::new("ip")
+        .args(["netns", "exec", NS])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn cleanup() {
+    let _ = Command::new("ip").args(["netns", "del", NS]).output();
+    let _ = Command::new("ip").args(["link", "del", TAP]).output();
+}
+
+/// The far end of the wire: a TAP in its own namespace, 10.215.0.1.
+fn far_end() -> Result<Tap> {
+    cleanup();
+    let tap = Tap::open(TAP)?;
+    ip(&["netns", "add", NS])?;
+    ip(&["link", "set", TAP, "netns", NS])?;
+    let in_ns = |a: &[&str]| {
+        let mut all = vec!["netns", "exec", NS, "ip"];
+        all.extend_from_slice(a);
+        ip(&all)
+    };
+    in_ns(&["link", "set", TAP, "mtu", "9000"])?;
+    in_ns(&["link", "set", TAP, "up"])?;
+    in_ns(&["addr", "add", HOST_IP, "dev", TAP])?;
+    Ok(tap)
+}
+
+/// The device: the in-process firmware with the PF's settings applied,
+/// VFs 0 and 1 served on vfio-user sockets.
+fn device(dir: &std::path::Path) -> Result<(Served, PfDriver, Vec<u16>)> {
+    let mut sim = Sim::with_board_capacities();
+    let mut pf = PfDriver::probe(&mut sim).map_err(pf_err)?;
+    pf.sriov_configure(&mut sim, 2).map_err(pf_err)?;
+    pf.set_pf_mac(&mut sim, PF_MAC).map_err(pf_err)?;
+    for (n, mac) in VF_MACS.iter().enumerate() {
+        pf.set_vf_mac(&mut sim, n as u16, *mac).map_err(pf_err)?;
+    }
+    let rids: Vec<u16> = (0..2).map(|n| pf.vf_rid(&mut sim, n)).collect();
+    let vfs: Vec<(u16, u16)> = rids
+        .iter()
+        .enumerate()
+        .map(|(n, r)| (n as u16, *r))
+        .collect();
+    let server = Server::bind(dir, &vfs).context("binding the vfio-user sockets")?;
+    Ok((Served::new(sim, server), pf, rids))
+}
+
+/// Prepares (first use), boots and runs the VM; `Ok(Err(_))` when this
+/// machine cannot run it (the reason).
+pub fn run(verbose: bool) -> Result<Result<Report, Unavailable>> {
+    let assets = match vm::prepare()? {
+        Ok(a) => a,
+        Err(u) => return Ok(Err(u)),
+    };
+    if !crate::linux::privileged() {
+        return Ok(Err(Unavailable(
+            "needs root and /dev/net/tun for the far end's TAP and namespace".into(),
+        )));
+    }
+    let r = run_prepared(&assets, verbose);
+    cleanup();
+    r.map(Ok)
+}
+
+fn run_prepared(assets: &VmAssets, verbose: bool) -> Result<Report> {
+    let dir = crate::target_dir().join("vm/run");
+    std::fs::create_dir_all(&dir)?;
+    let initramfs = dir.join("initramfs.cpio");
+    vm::build_initramfs(assets, INIT, &[], &initramfs)?;
+    let mut tap = far_end()?;
+    let (mut served, mut pf, rids) = device(&dir.join("sockets"))?;
+    served.server.log = if verbose {
+        Box::new(|l| eprintln!("    host: {l}"))
+    } else {
+        Box::new(|_| {})
+    };
+    let sockets = served.server.socket_paths();
+    let mut qemu = vm::qemu_command(assets, &initramfs, "quiet panic=-1", 512, &sockets);
+    qemu.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = qemu.spawn().context("starting QEMU")?;
+    let lines = console(&mut child);
+    let mut report = Report::default();
+    let mut buf = vec![0u8; 10_000];
+    let result = (|| -> Result<()> {
+        loop {
+            served.pump(Duration::from_micros(100))?;
+            // The wire: the far end's TAP and the firmware's uplink.
+            for _ in 0..64 {
+                let Some(n) = tap.recv(&mut buf) else { break };
+                served.sim.uplink.inject(&buf[..n]);
+            }
+            for f in served.sim.uplink.take_tx() {
+                tap.send(&f);
+            }
+            while let Ok(line) = lines.try_recv() {
+                if verbose || line.starts_with("@@CHECK") {
+                    println!("    vm: {line}");
+                }
+                if !guest_line(&line, &mut report, &mut served, &mut pf, &rids, started)? {
+                    return Ok(());
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("QEMU exited ({status}) before the guest said DONE");
+            }
+            if started.elapsed() > LIMIT {
+                bail!("the VM did not finish within {} s", LIMIT.as_secs());
+            }
+        }
+    })();
+    report.elapsed = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        report.host_checks.push(Check {
+            name: "run".into(),
+            ok: false,
+            detail: format!("{e:#}"),
+        });
+    }
+    host_checks(&mut report, &mut served, &mut pf);
+    Ok(report)
+}
+
+/// QEMU's serial console, line by line (stderr too, marked).
+fn console(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                let _ = tx.send(line.trim_end_matches('\r').to_owned());
+            }
+        });
+    }
+    if let Some(err) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+                let _ = tx.send(format!("qemu: {line}"));
+            }
+        });
+    }
+    rx
+}
+
+/// Acts on one console line; false once the guest is done.
+fn guest_line(
+    line: &str,
+    report: &mut Report,
+    served: &mut Served,
+    pf: &mut PfDriver,
+    rids: &[u16],
+    started: Instant,
+) -> Result<bool> {
+    let Some(rest) = line.find("@@").map(|at| &line[at + 2..]) else {
+        return Ok(true);
+    };
+    let (word, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    match word {
+        "CHECK" => {
+            let mut it = args.splitn(3, ' ');
+            let name = it.next().unwrap_or("?").to_owned();
+            let ok = it.next() == Some("ok");
+            if name == "link-up-eth0" && ok {
+                report.boot_to_link_up = Some(started.elapsed());
+            }
+            report.checks.push(Check {
+                name,
+                ok,
+                detail: it.next().unwrap_or("").to_owned(),
+            });
+        }
+        "DMESG" => report.dmesg.push(args.to_owned()),
+        "HOST" => {
+            let sim = &mut served.sim;
+            match args {
+                "set-mac" => pf.set_vf_mac(sim, 0, NEW_MAC).map_err(pf_err)?,
+                "link-disable" => pf
+                    .set_vf_link_state(sim, 0, LinkState::Disable)
+                    .map_err(pf_err)?,
+                "link-auto" => pf
+                    .set_vf_link_state(sim, 0, LinkState::Auto)
+                    .map_err(pf_err)?,
+                "flr" => pf.flr(sim, rids[0]).map_err(pf_err)?,
+                // The far end learnt the guest's address (ARP both ways).
+                "check-arp" => {
+                    let neigh = ns_out(&["ip", "neigh"]);
+                    let mac = VF_MACS[0].to_string();
+                    report.host_checks.push(Check {
+                        name: "arp-far-end".into(),
+                        ok: neigh
+                            .lines()
+                            .any(|l| l.contains("10.215.0.2 ") && l.contains(&mac)),
+                        detail: neigh.lines().next().unwrap_or("").to_owned(),
+                    });
+                }
+                other => bail!("the guest asked for an unknown host action {other:?}"),
+            }
+        }
+        "DONE" => return Ok(false),
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// What the host side checks: the firmware's view of the VFs and the far
+/// end's.
+fn host_checks(report: &mut Report, served: &mut Served, pf: &mut PfDriver) {
+    let mut push = |name: &str, ok: bool, detail: String| {
+        report.host_checks.push(Check {
+            name: name.into(),
+            ok,
+            detail,
+        })
+    };
+    let d = &report.dmesg;
+    push(
+        "ixgbevf-probed",
+        d.iter()
+            .any(|l| l.contains("Intel(R) 82599 Virtual Function")),
+        d.first().cloned().unwrap_or_default(),
+    );
+    push(
+        "mac-from-pf",
+        d.iter().any(|l| l.contains(&VF_MACS[1].to_string())),
+        "eth1 took the MAC the PF assigned".into(),
+    );
+    push(
+        "link-up-10g",
+        d.iter().any(|l| l.contains("NIC Link is Up 10 Gbps")),
+        String::new(),
+    );
+    let sim = &mut served.sim;
+    match pf.vf_info(sim, 1) {
+        Ok(i) => push(
+            "api-negotiated",
+            hal::ixgbe::MbxApi::from_wire(i.api) == Some(hal::ixgbe::MbxApi::V1_5),
+            format!(
+                "VF 1 mailbox API (wire {}), lifecycle {}",
+                i.api, i.lifecycle
+            ),
+        ),
+        Err(e) => push("api-negotiated", false, e.to_string()),
+    }
+}
+
+/// `cargo xtask vm`: the run, printed; exit status by its checks.
+pub fn main(verbose: bool) -> Result<bool> {
+    println!("==> a Linux VM with two VFs of the firmware (ixgbevf over vfio-user)");
+    let report = match run(verbose)? {
+        Ok(r) => r,
+        Err(Unavailable(why)) => {
+            println!("    skipped: {why}");
+            return Ok(true);
+        }
+    };
+    for l in &report.dmesg {
+        println!("    dmesg: {l}");
+    }
+    for c in report.checks.iter().chain(&report.host_checks) {
+        println!(
+            "    {} {}{}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", c.detail)
+            }
+        );
+    }
+    if let Some(t) = report.boot_to_link_up {
+        println!("    QEMU start to eth0 link up: {:.1} s", t.as_secs_f64());
+    }
+    println!(
+        "    {} checks, {} failed, {:.1} s",
+        report.checks.len() + report.host_checks.len(),
+        report
+            .checks
+            .iter()
+            .chain(&report.host_checks)
+            .filter(|c| !c.ok)
+            .count(),
+        report.elapsed.as_secs_f64()
+    );
+    Ok(report.all_ok())
+}
