@@ -155,6 +155,7 @@ pub fn run_all() -> Result<ExitCode> {
         (_, Err(e)) => s.record("QEMU available", Instant::now(), Err(e)),
         (None, _) => {}
     }
+    linux_vm(&mut s);
     second_board(&mut s);
     bad_board_rejected(&mut s);
     fuzz_smoke(&mut s);
@@ -185,6 +186,43 @@ pub fn run_all() -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Linux's ixgbevf in a real VM drives two VFs of the in-process firmware
+/// over vfio-user (the root is prepared on first use): one line per check
+/// the guest or the host side made.
+fn linux_vm(s: &mut Summary) {
+    let name = "Linux VM (ixgbevf over vfio-user, in-process firmware)";
+    println!("---- {name}");
+    let started = Instant::now();
+    match crate::vm_run::run(false) {
+        Err(e) => s.record(name, started, Err(e)),
+        Ok(Err(crate::vm::Unavailable(why))) => s.skip(name, &why),
+        Ok(Ok(report)) => {
+            for c in report.checks.iter().chain(&report.host_checks) {
+                let r = if c.ok {
+                    Ok(c.detail.clone())
+                } else {
+                    Err(anyhow::anyhow!("{}", c.detail))
+                };
+                s.record(&format!("Linux VM: {}", c.name), started, r);
+            }
+            let boot = report.boot_to_link_up.map_or("no link".into(), |t| {
+                format!("link up {:.1} s after QEMU started", t.as_secs_f64())
+            });
+            let r = if report.finished {
+                Ok(format!(
+                    "{boot}, {:.0} s in all",
+                    report.elapsed.as_secs_f64()
+                ))
+            } else {
+                Err(anyhow::anyhow!(
+                    "the guest did not finish its checks ({boot})"
+                ))
+            };
+            s.record(name, started, r);
+        }
+    }
 }
 
 /// `cargo test` on the host crates, its output passed through and its

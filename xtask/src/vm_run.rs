@@ -282,7 +282,10 @@ fn guest_line(
                 other => bail!("the guest asked for an unknown host action {other:?}"),
             }
         }
-        "DONE" => return Ok(false),
+        "DONE" => {
+            report.finished = true;
+            return Ok(false);
+        }
         _ => {}
     }
     Ok(true)
