@@ -17,6 +17,7 @@ pub mod boot;
 pub mod classifier;
 pub mod dataplane;
 pub mod device;
+pub mod dma_engine;
 pub mod events;
 pub mod frame;
 pub mod mac;

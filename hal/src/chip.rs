@@ -22,7 +22,7 @@ use tock_registers::{register_bitfields, register_structs};
 /// `magic` once the firmware has initialised the window: "SRIV".
 pub const WINDOW_MAGIC: u32 = 0x5352_4956;
 /// Bumped on any incompatible change of this layout.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// VF slots in the window (PCIe's limit with ARI); boards enable fewer.
 pub const MAX_VFS: usize = 256;
 /// Words in an admin request or response.
@@ -270,7 +270,10 @@ register_structs! {
         /// hw: VFPSRTYPE as the driver wrote it; RQPL (bits 31:29) says
         /// over how many Rx queues RSS may spread (0: one, 1: two, 2: four).
         (0x310 => pub psrtype: ReadWrite<u32>),
-        (0x314 => _reserved_hw),
+        /// hw: 1 while the function's memory is a VM's, which the core
+        /// cannot map: its DMA goes through the [`DmaEngine`].
+        (0x314 => pub dma_engine: ReadWrite<u32>),
+        (0x318 => _reserved_hw),
         /// fw: good packets received / transmitted (VFGPRC / VFGPTC).
         (0x340 => pub gprc: ReadWrite<u32>),
         (0x344 => pub gptc: ReadWrite<u32>),
@@ -286,6 +289,56 @@ register_structs! {
     }
 }
 
+/// Bytes one [`DmaEngine`] move carries at most.
+pub const DMA_ENGINE_BUFFER: usize = 0x3000;
+
+register_structs! {
+    /// The DMA engine: moves between a function's memory and the engine's
+    /// buffer, performed by the hardware under the function's IOMMU
+    /// mappings (on a SmartNIC, its DMA engine; under QEMU, the hardware
+    /// model, which holds a VM's memory mappings). One move at a time: the
+    /// firmware fills the request and bumps `req_seq`; the hardware
+    /// performs it, writes `status` and sets `done_seq`. The buffer belongs
+    /// to the firmware between moves and for a write's data, to the
+    /// hardware while it fills a read.
+    pub DmaEngine {
+        /// fw: bumped to post the move below.
+        (0x000 => pub req_seq: ReadWrite<u32>),
+        /// fw: the requester (0 = PF, 1 + n = VF n).
+        (0x004 => pub function: ReadWrite<u32>),
+        /// fw: 1 = read (function memory → buffer), 2 = write (buffer →
+        /// function memory).
+        (0x008 => pub op: ReadWrite<u32>),
+        /// fw: bytes, at most [`DMA_ENGINE_BUFFER`].
+        (0x00c => pub len: ReadWrite<u32>),
+        /// fw: the address in the function's memory (its IOVA).
+        (0x010 => pub addr_lo: ReadWrite<u32>),
+        (0x014 => pub addr_hi: ReadWrite<u32>),
+        (0x018 => _reserved_fw),
+        /// hw: the `req_seq` performed.
+        (0x040 => pub done_seq: ReadWrite<u32>),
+        /// hw: 0 done, 1 refused (outside the function's mappings, or no
+        /// such access), 2 bad request.
+        (0x044 => pub status: ReadWrite<u32>),
+        /// hw: moves performed and refused (for the host's reports).
+        (0x048 => pub moves: ReadWrite<u32>),
+        (0x04c => pub refused: ReadWrite<u32>),
+        (0x050 => _reserved_hw),
+        /// The data.
+        (0x100 => pub buffer: [ReadWrite<u8>; DMA_ENGINE_BUFFER]),
+        (0x3100 => @END),
+    }
+}
+
+/// [`DmaEngine::op`] values and [`DmaEngine::status`] codes.
+pub mod dma_engine {
+    pub const OP_READ: u32 = 1;
+    pub const OP_WRITE: u32 = 2;
+    pub const DONE: u32 = 0;
+    pub const REFUSED: u32 = 1;
+    pub const BAD_REQUEST: u32 = 2;
+}
+
 register_structs! {
     /// The whole register part of the window.
     pub HostInterface {
@@ -298,6 +351,9 @@ register_structs! {
         /// Function f's data path (0 = PF, 1 + n = VF n).
         (0x2_0000 => pub function: [FunctionBlock; MAX_FUNCTIONS]),
         (0x6_0400 => _reserved3),
+        /// The DMA engine for functions whose memory the core cannot map.
+        (0x6_1000 => pub dma_engine: DmaEngine),
+        (0x6_4100 => _reserved4),
         (0x8_0000 => @END),
     }
 }
@@ -395,6 +451,8 @@ mod tests {
         assert_eq!(offset_of!(VfSlot, violation_done), 0xc0);
         assert_eq!(size_of::<FunctionBlock>(), 0x400);
         assert_eq!(offset_of!(HostInterface, function), 0x2_0000);
+        assert_eq!(offset_of!(HostInterface, dma_engine), 0x6_1000);
+        assert_eq!(size_of::<DmaEngine>(), 0x3100);
     }
 
     #[test]

@@ -26,7 +26,7 @@ const PEER: Mac = Mac([0x02, 0xee, 0, 0, 0, 9]);
 const GUEST_BASE: u64 = 0x4000_0000;
 const GUEST_SIZE: u64 = 4 << 20;
 
-type Job = Box<dyn FnOnce(&mut Served) + Send>;
+type Job = Box<dyn FnOnce(&mut Served<Sim>) + Send>;
 
 /// The device, served on its own thread (the simulation is not `Send`:
 /// it is built there).
@@ -73,7 +73,7 @@ impl Device {
         self.dir.join(format!("vf{vf}.sock"))
     }
 
-    fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Served) -> T + Send + 'static) -> T {
+    fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Served<Sim>) -> T + Send + 'static) -> T {
         let (tx, rx) = mpsc::channel();
         self.jobs
             .send(Box::new(move |s| {
@@ -339,7 +339,7 @@ fn a_vmm_sees_an_82599_vf_and_our_driver_runs_traffic_through_it() {
         .udp([10, 0, 0, 1], [10, 0, 0, 2], 7, 9)
         .build();
     let f = frame.clone();
-    dev.run(move |s| s.sim.inject(&f));
+    dev.run(move |s| s.dev.inject(&f));
     let got = wait_for(|| {
         let r = rings.receive(&mut vmm);
         (!r.is_empty()).then_some(r)
@@ -354,7 +354,7 @@ fn a_vmm_sees_an_82599_vf_and_our_driver_runs_traffic_through_it() {
     let out = FrameSpec::new(PEER, VF0_MAC).build();
     assert!(rings.send(&mut vmm, 0, &out, None));
     let wire = wait_for(|| {
-        let w = dev.run(|s| s.sim.uplink.take_tx());
+        let w = dev.run(|s| s.dev.uplink.take_tx());
         (!w.is_empty()).then_some(w)
     })
     .expect("on the wire");
@@ -431,10 +431,10 @@ fn hostile_and_broken_vmms_get_errors_and_the_other_vfs_keep_working() {
     vmm.bar_write32(0, rdh(0), 0);
     vmm.bar_write32(0, rxdctl(0), RXDCTL_ENABLE);
     vmm.bar_write32(0, rdt(0), 8);
-    dev.run(|s| s.sim.inject(&FrameSpec::new(VF0_MAC, PEER).build()));
+    dev.run(|s| s.dev.inject(&FrameSpec::new(VF0_MAC, PEER).build()));
     let faults = wait_for(|| {
         let f = dev.run(|s| {
-            s.sim
+            s.dev
                 .device
                 .port_counters(1)
                 .map(|c| c.drops[firmware::dataplane::DropReason::DmaFault as usize])

@@ -124,6 +124,12 @@ enum Cmd {
         /// Every console line and server log line.
         #[arg(long)]
         verbose: bool,
+        /// Serve the VFs from the firmware image on QEMU virt (DMA through
+        /// the hardware model's engine), not the in-process firmware.
+        #[arg(long)]
+        qemu: bool,
+        #[command(flatten)]
+        image: image::ImageArgs,
     },
 }
 
@@ -248,13 +254,24 @@ fn main() -> ExitCode {
         } => bench(qemu, profile, top, image),
         Cmd::Size { board } => sizes(board),
         Cmd::Test => test::run_all(),
-        Cmd::Vm { verbose } => vm_run::main(verbose).map(|ok| {
-            if ok {
+        Cmd::Vm {
+            verbose,
+            qemu,
+            image,
+        } => (|| {
+            let built = if qemu {
+                setup::ensure_qemu()?;
+                Some(image::build(&image)?)
+            } else {
+                None
+            };
+            let ok = vm_run::main(built.as_ref(), verbose)?;
+            Ok(if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
-            }
-        }),
+            })
+        })(),
         Cmd::Boards => {
             for name in board_config::board_names() {
                 match board_config::resolve(&name).and_then(|p| board_config::load(&p)) {

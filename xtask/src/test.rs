@@ -195,7 +195,7 @@ fn linux_vm(s: &mut Summary) {
     let name = "Linux VM (ixgbevf over vfio-user, in-process firmware)";
     println!("---- {name}");
     let started = Instant::now();
-    match crate::vm_run::run(false) {
+    match crate::vm_run::run(crate::vm_run::Firmware::InProcess, false) {
         Err(e) => s.record(name, started, Err(e)),
         Ok(Err(crate::vm::Unavailable(why))) => s.skip(name, &why),
         Ok(Ok(report)) => {

@@ -1,18 +1,22 @@
 //! A real Linux VM whose NICs are VFs of the firmware: Linux's own
 //! ixgbevf (from Debian 13's kernel, unmodified) in a QEMU 11 guest, two
 //! VFs attached over vfio-user, the firmware's uplink a TAP in a network
-//! namespace. The guest's /init (vm_init.sh) runs the checks and asks for
+//! namespace. The firmware is the in-process device logic, or the image on
+//! QEMU `virt` (its DMA to the VM's memory through the DMA engine). The guest's /init (vm_init.sh) runs the checks and asks for
 //! the PF's actions; this side serves the VFs, plays the PF administrator
 //! and the host at the far end of the wire, and collects the verdicts.
 
+use crate::image::BuiltImage;
 use crate::vm::{self, Unavailable, VmAssets};
 use anyhow::{Context, Result, bail};
 use firmware::mac::Mac;
 use firmware::vf::LinkState;
+use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
 use sim_tests::drivers::pf::{PfDriver, PfError};
 use sim_tests::sim::Sim;
 use sim_tests::tap::Tap;
-use sim_tests::vfio_user::{Served, Server};
+use sim_tests::transport::Transport;
+use sim_tests::vfio_user::{Served, Server, WithModel};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -90,10 +94,11 @@ fn cleanup() {
     let _ = Command::new("ip").args(["link", "del", TAP]).output();
 }
 
-/// The far end of the wire: a TAP in its own namespace, 10.215.0.1.
-fn far_end() -> Result<Tap> {
-    cleanup();
-    let tap = Tap::open(TAP)?;
+/// The far end of the wire: a TAP in its own namespace, 10.215.0.1. With
+/// `tap`, this process holds the TAP (the in-process uplink); without, it
+/// exists already (QEMU's netdev holds it).
+fn far_end(open: bool) -> Result<Option<Tap>> {
+    let tap = if open { Some(Tap::open(TAP)?) } else { None };
     ip(&["netns", "add", NS])?;
     ip(&["link", "set", TAP, "netns", NS])?;
     let in_ns = |a: &[&str]| {
@@ -107,29 +112,47 @@ fn far_end() -> Result<Tap> {
     Ok(tap)
 }
 
-/// The device: the in-process firmware with the PF's settings applied,
-/// VFs 0 and 1 served on vfio-user sockets.
-fn device(dir: &std::path::Path) -> Result<(Served, PfDriver, Vec<u16>)> {
-    let mut sim = Sim::with_board_capacities();
-    let mut pf = PfDriver::probe(&mut sim).map_err(pf_err)?;
-    pf.sriov_configure(&mut sim, 2).map_err(pf_err)?;
-    pf.set_pf_mac(&mut sim, PF_MAC).map_err(pf_err)?;
+/// The PF's part: VFs 0 and 1 enabled, with the MACs the VM must see.
+fn administer(dev: &mut impl Transport) -> Result<(PfDriver, Vec<u16>)> {
+    let mut pf = PfDriver::probe(dev).map_err(pf_err)?;
+    pf.sriov_configure(dev, 2).map_err(pf_err)?;
+    pf.set_pf_mac(dev, PF_MAC).map_err(pf_err)?;
     for (n, mac) in VF_MACS.iter().enumerate() {
-        pf.set_vf_mac(&mut sim, n as u16, *mac).map_err(pf_err)?;
+        pf.set_vf_mac(dev, n as u16, *mac).map_err(pf_err)?;
     }
-    let rids: Vec<u16> = (0..2).map(|n| pf.vf_rid(&mut sim, n)).collect();
+    let rids = (0..2).map(|n| pf.vf_rid(dev, n)).collect();
+    Ok((pf, rids))
+}
+
+fn serve<D: WithModel>(
+    dev: D,
+    rids: &[u16],
+    dir: &std::path::Path,
+    verbose: bool,
+) -> Result<Served<D>> {
     let vfs: Vec<(u16, u16)> = rids
         .iter()
         .enumerate()
         .map(|(n, r)| (n as u16, *r))
         .collect();
-    let server = Server::bind(dir, &vfs).context("binding the vfio-user sockets")?;
-    Ok((Served::new(sim, server), pf, rids))
+    let mut server = Server::bind(dir, &vfs).context("binding the vfio-user sockets")?;
+    server.log = if verbose {
+        Box::new(|l| eprintln!("    host: {l}"))
+    } else {
+        Box::new(|_| {})
+    };
+    Ok(Served::new(dev, server))
+}
+
+/// Which firmware serves the VM's VFs.
+pub enum Firmware<'a> {
+    InProcess,
+    Qemu(&'a BuiltImage),
 }
 
 /// Prepares (first use), boots and runs the VM; `Ok(Err(_))` when this
 /// machine cannot run it (the reason).
-pub fn run(verbose: bool) -> Result<Result<Report, Unavailable>> {
+pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailable>> {
     let assets = match vm::prepare()? {
         Ok(a) => a,
         Err(u) => return Ok(Err(u)),
@@ -139,49 +162,133 @@ pub fn run(verbose: bool) -> Result<Result<Report, Unavailable>> {
             "needs root and /dev/net/tun for the far end's TAP and namespace".into(),
         )));
     }
-    let r = run_prepared(&assets, verbose);
+    cleanup();
+    let dir = crate::target_dir().join("vm/run");
+    std::fs::create_dir_all(&dir)?;
+    let initramfs = dir.join("initramfs.cpio");
+    vm::build_initramfs(&assets, INIT, &[], &initramfs)?;
+    let sockets = dir.join("sockets");
+    let r = match firmware {
+        Firmware::InProcess => (|| {
+            let mut tap = far_end(true)?.context("the far end's TAP")?;
+            let mut sim = Sim::with_board_capacities();
+            let (mut pf, rids) = administer(&mut sim)?;
+            let mut served = serve(sim, &rids, &sockets, verbose)?;
+            let mut buf = vec![0u8; 10_000];
+            // The wire: the far end's TAP and the in-process uplink.
+            let mut wire = |sim: &mut Sim| {
+                for _ in 0..64 {
+                    let Some(n) = tap.recv(&mut buf) else { break };
+                    sim.uplink.inject(&buf[..n]);
+                }
+                for f in sim.uplink.take_tx() {
+                    tap.send(&f);
+                }
+            };
+            Ok(drive(
+                &assets,
+                &initramfs,
+                &mut served,
+                &mut pf,
+                &rids,
+                &mut wire,
+                Duration::from_micros(100),
+                verbose,
+            ))
+        })(),
+        Firmware::Qemu(built) => (|| {
+            // QEMU's netdev opens the TAP; it must exist first.
+            ip(&["tuntap", "add", "dev", TAP, "mode", "tap"])?;
+            let mut dev = CoSim::start(
+                &built.board.config,
+                &built.elf,
+                &crate::workspace_root(),
+                CoSimOptions::quiet(Wire::Tap(TAP.into())),
+            )?;
+            // Once the firmware answers, QEMU has opened the TAP by name:
+            // only then may it move into the far end's namespace.
+            let (mut pf, rids) = administer(&mut dev)?;
+            far_end(false)?;
+            let mut served = serve(dev, &rids, &sockets, verbose)?;
+            // The firmware waits on the engine's every move: no sleeping.
+            let report = drive(
+                &assets,
+                &initramfs,
+                &mut served,
+                &mut pf,
+                &rids,
+                &mut |_| std::thread::yield_now(),
+                Duration::ZERO,
+                verbose,
+            );
+            let mut dev = served.dev;
+            let shut = pf.shutdown(&mut dev).map_err(pf_err);
+            let outcome = dev.finish();
+            let mut report = report;
+            let clean = shut.is_ok() && outcome.as_ref().is_ok_and(sim_tests::cosim::clean_exit);
+            report.host_checks.push(Check {
+                name: "firmware-exit".into(),
+                ok: clean,
+                detail: match &outcome {
+                    Ok(o) if !clean => o
+                        .log_text()
+                        .lines()
+                        .rev()
+                        .take(5)
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    Ok(_) => "the image exited cleanly".into(),
+                    Err(e) => format!("{e:#}"),
+                },
+            });
+            Ok(report)
+        })(),
+    };
     cleanup();
     r.map(Ok)
 }
 
-fn run_prepared(assets: &VmAssets, verbose: bool) -> Result<Report> {
-    let dir = crate::target_dir().join("vm/run");
-    std::fs::create_dir_all(&dir)?;
-    let initramfs = dir.join("initramfs.cpio");
-    vm::build_initramfs(assets, INIT, &[], &initramfs)?;
-    let mut tap = far_end()?;
-    let (mut served, mut pf, rids) = device(&dir.join("sockets"))?;
-    served.server.log = if verbose {
-        Box::new(|l| eprintln!("    host: {l}"))
-    } else {
-        Box::new(|_| {})
-    };
+/// Boots the guest and serves it until it says DONE: console lines
+/// parsed, the PF's actions done, `wire` called between passes.
+#[allow(clippy::too_many_arguments)]
+fn drive<D: WithModel>(
+    assets: &VmAssets,
+    initramfs: &std::path::Path,
+    served: &mut Served<D>,
+    pf: &mut PfDriver,
+    rids: &[u16],
+    wire: &mut dyn FnMut(&mut D),
+    wait: Duration,
+    verbose: bool,
+) -> Report {
     let sockets = served.server.socket_paths();
-    let mut qemu = vm::qemu_command(assets, &initramfs, "quiet panic=-1", 512, &sockets);
+    let mut qemu = vm::qemu_command(assets, initramfs, "quiet panic=-1", 512, &sockets);
     qemu.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = qemu.spawn().context("starting QEMU")?;
-    let lines = console(&mut child);
     let mut report = Report::default();
-    let mut buf = vec![0u8; 10_000];
+    let mut child = match qemu.spawn().context("starting QEMU") {
+        Ok(c) => c,
+        Err(e) => {
+            report.host_checks.push(Check {
+                name: "run".into(),
+                ok: false,
+                detail: format!("{e:#}"),
+            });
+            return report;
+        }
+    };
+    let lines = console(&mut child);
     let result = (|| -> Result<()> {
         loop {
-            served.pump(Duration::from_micros(100))?;
-            // The wire: the far end's TAP and the firmware's uplink.
-            for _ in 0..64 {
-                let Some(n) = tap.recv(&mut buf) else { break };
-                served.sim.uplink.inject(&buf[..n]);
-            }
-            for f in served.sim.uplink.take_tx() {
-                tap.send(&f);
-            }
+            served.pump(wait)?;
+            wire(&mut served.dev);
             while let Ok(line) = lines.try_recv() {
                 if verbose || line.starts_with("@@CHECK") {
                     println!("    vm: {line}");
                 }
-                if !guest_line(&line, &mut report, &mut served, &mut pf, &rids, started)? {
+                if !guest_line(&line, &mut report, served, pf, rids, started)? {
                     return Ok(());
                 }
             }
@@ -203,8 +310,8 @@ fn run_prepared(assets: &VmAssets, verbose: bool) -> Result<Report> {
             detail: format!("{e:#}"),
         });
     }
-    host_checks(&mut report, &mut served, &mut pf);
-    Ok(report)
+    host_checks(&mut report, served, pf);
+    report
 }
 
 /// QEMU's serial console, line by line (stderr too, marked).
@@ -229,10 +336,10 @@ fn console(child: &mut Child) -> mpsc::Receiver<String> {
 }
 
 /// Acts on one console line; false once the guest is done.
-fn guest_line(
+fn guest_line<D: WithModel>(
     line: &str,
     report: &mut Report,
-    served: &mut Served,
+    served: &mut Served<D>,
     pf: &mut PfDriver,
     rids: &[u16],
     started: Instant,
@@ -257,7 +364,7 @@ fn guest_line(
         }
         "DMESG" => report.dmesg.push(args.to_owned()),
         "HOST" => {
-            let sim = &mut served.sim;
+            let sim = &mut served.dev;
             match args {
                 "set-mac" => pf.set_vf_mac(sim, 0, NEW_MAC).map_err(pf_err)?,
                 "link-disable" => pf
@@ -293,7 +400,7 @@ fn guest_line(
 
 /// What the host side checks: the firmware's view of the VFs and the far
 /// end's.
-fn host_checks(report: &mut Report, served: &mut Served, pf: &mut PfDriver) {
+fn host_checks<D: WithModel>(report: &mut Report, served: &mut Served<D>, pf: &mut PfDriver) {
     let mut push = |name: &str, ok: bool, detail: String| {
         report.host_checks.push(Check {
             name: name.into(),
@@ -318,7 +425,7 @@ fn host_checks(report: &mut Report, served: &mut Served, pf: &mut PfDriver) {
         d.iter().any(|l| l.contains("NIC Link is Up 10 Gbps")),
         String::new(),
     );
-    let sim = &mut served.sim;
+    let sim = &mut served.dev;
     match pf.vf_info(sim, 1) {
         Ok(i) => push(
             "api-negotiated",
@@ -333,9 +440,22 @@ fn host_checks(report: &mut Report, served: &mut Served, pf: &mut PfDriver) {
 }
 
 /// `cargo xtask vm`: the run, printed; exit status by its checks.
-pub fn main(verbose: bool) -> Result<bool> {
-    println!("==> a Linux VM with two VFs of the firmware (ixgbevf over vfio-user)");
-    let report = match run(verbose)? {
+pub fn main(image: Option<&BuiltImage>, verbose: bool) -> Result<bool> {
+    let firmware = match image {
+        Some(built) => {
+            println!(
+                "==> a Linux VM with two VFs of the firmware image on QEMU virt (ixgbevf over vfio-user)"
+            );
+            Firmware::Qemu(built)
+        }
+        None => {
+            println!(
+                "==> a Linux VM with two VFs of the in-process firmware (ixgbevf over vfio-user)"
+            );
+            Firmware::InProcess
+        }
+    };
+    let report = match run(firmware, verbose)? {
         Ok(r) => r,
         Err(Unavailable(why)) => {
             println!("    skipped: {why}");

@@ -4,6 +4,7 @@
 
 use crate::mapped::MappedDma;
 use firmware::device::Device;
+use firmware::dma_engine::EngineDma;
 use hal::arch::{self, timer};
 use hal::board::{self, capacities::TOTAL_VFS};
 use hal::chip::{DMA_WINDOW_SIZE, HostInterface, REGISTERS_SIZE};
@@ -91,12 +92,14 @@ pub fn serve() -> ! {
     };
     device.attach(hw);
     // SAFETY: the window's host-memory part, mapped, used only as DMA.
-    let mut dma = unsafe {
+    let dma = unsafe {
         MappedDma::new(
             board::shared_memory::START + REGISTERS_SIZE,
             (size - REGISTERS_SIZE) as u64,
         )
     };
+    // Functions whose memory is a VM's go through the DMA engine.
+    let mut dma = EngineDma::new(hw, dma);
     match arch::virtio_net::VirtioUplink::probe() {
         Ok(mut uplink) => {
             defmt::info!("uplink: virtio-net {=[u8]:02x}", uplink.mac);
@@ -112,7 +115,7 @@ pub fn serve() -> ! {
 fn run(
     device: &mut Device<TOTAL_VFS>,
     hw: &HostInterface,
-    dma: &mut MappedDma,
+    dma: &mut EngineDma<MappedDma>,
     uplink: &mut (impl Uplink + ?Sized),
 ) -> ! {
     let counter = timer::GenericTimer;
@@ -128,6 +131,16 @@ fn run(
                 device.counters.mailbox_messages,
                 device.counters.admin_commands
             );
+            let e = dma.counters;
+            if e.moves + e.refused + e.timeouts != 0 {
+                defmt::info!(
+                    "DMA engine: {} moves, {} bytes, {} refused, {} timed out",
+                    e.moves,
+                    e.bytes,
+                    e.refused,
+                    e.timeouts
+                );
+            }
             crate::report_stack();
             arch::exit(ExitCode::Success)
         }

@@ -278,6 +278,59 @@ impl Model {
         block.dma_base_lo.set(start as u32);
         block.dma_base_hi.set((start >> 32) as u32);
         block.dma_size.set(size as u32);
+        // A VM's memory: the core reaches it only through the engine.
+        let vm = self.guests.get(f).is_some_and(|g| g.is_some());
+        block.dma_engine.set(u32::from(vm));
+    }
+
+    /// Performs the move the firmware posted to the DMA engine, if any,
+    /// under the requesting function's mappings (the IOMMU rule holds for
+    /// the engine as for any access); true if there was one.
+    pub fn serve_dma_engine(&mut self) -> bool {
+        use hal::chip::{DMA_ENGINE_BUFFER, dma_engine::*};
+        use hal::port::Dma;
+        let window = Rc::clone(&self.window);
+        let e = &window.regs().dma_engine;
+        let seq = e.req_seq.get();
+        if seq == e.done_seq.get() {
+            return false;
+        }
+        fence(Ordering::Acquire);
+        let f = e.function.get() as usize;
+        let len = e.len.get() as usize;
+        let addr = u64::from(e.addr_lo.get()) | u64::from(e.addr_hi.get()) << 32;
+        let status = if len > DMA_ENGINE_BUFFER || f >= self.guests.len() {
+            BAD_REQUEST
+        } else {
+            let mut io = Iommu::new(&mut self.host_memory, &mut self.guests);
+            io.requester(f);
+            let mut data = vec![0u8; len];
+            match e.op.get() {
+                OP_READ if io.read(addr, &mut data) => {
+                    for (r, b) in e.buffer.iter().zip(&data) {
+                        r.set(*b);
+                    }
+                    DONE
+                }
+                OP_WRITE => {
+                    for (b, r) in data.iter_mut().zip(e.buffer.iter()) {
+                        *b = r.get();
+                    }
+                    if io.write(addr, &data) { DONE } else { REFUSED }
+                }
+                OP_READ => REFUSED,
+                _ => BAD_REQUEST,
+            }
+        };
+        if status == DONE {
+            e.moves.set(e.moves.get().wrapping_add(1));
+        } else {
+            e.refused.set(e.refused.get().wrapping_add(1));
+        }
+        e.status.set(status);
+        fence(Ordering::Release);
+        e.done_seq.set(seq);
+        true
     }
 
     /// Queue registers (the 82599 layout) of function `f` at `off`: reads.
@@ -1074,6 +1127,7 @@ impl Model {
     /// Marks FLR-pending VFs whose firmware part is done (called by the
     /// runner each step, so FLR completes without a VF access).
     pub fn sync(&mut self) {
+        self.serve_dma_engine();
         for n in 0..usize::from(self.vfs_present()) {
             let vf = &self.vfs[n];
             // Interrupts need the hardware to notice events as they happen,
