@@ -151,11 +151,12 @@ pub fn run_all() -> Result<ExitCode> {
                 || bench_budgets(built),
             );
             cosim_checks(&mut s, built);
+            linux_vm(&mut s, crate::vm_run::Firmware::Qemu(built));
         }
         (_, Err(e)) => s.record("QEMU available", Instant::now(), Err(e)),
         (None, _) => {}
     }
-    linux_vm(&mut s);
+    linux_vm(&mut s, crate::vm_run::Firmware::InProcess);
     second_board(&mut s);
     bad_board_rejected(&mut s);
     fuzz_smoke(&mut s);
@@ -188,14 +189,23 @@ pub fn run_all() -> Result<ExitCode> {
     })
 }
 
-/// Linux's ixgbevf in a real VM drives two VFs of the in-process firmware
-/// over vfio-user (the root is prepared on first use): one line per check
-/// the guest or the host side made.
-fn linux_vm(s: &mut Summary) {
-    let name = "Linux VM (ixgbevf over vfio-user, in-process firmware)";
+/// Linux's ixgbevf in a real VM drives two VFs of the firmware (in-process,
+/// or the image on QEMU) over vfio-user (the root is prepared on first
+/// use): one line per check the guest or the host side made.
+fn linux_vm(s: &mut Summary, firmware: crate::vm_run::Firmware) {
+    let (name, short) = match firmware {
+        crate::vm_run::Firmware::InProcess => (
+            "Linux VM (ixgbevf over vfio-user, in-process firmware)",
+            "Linux VM",
+        ),
+        crate::vm_run::Firmware::Qemu(_) => (
+            "Linux VM (ixgbevf over vfio-user, the image on QEMU)",
+            "Linux VM, image on QEMU",
+        ),
+    };
     println!("---- {name}");
     let started = Instant::now();
-    match crate::vm_run::run(crate::vm_run::Firmware::InProcess, false) {
+    match crate::vm_run::run(firmware, false) {
         Err(e) => s.record(name, started, Err(e)),
         Ok(Err(crate::vm::Unavailable(why))) => s.skip(name, &why),
         Ok(Ok(report)) => {
@@ -205,7 +215,7 @@ fn linux_vm(s: &mut Summary) {
                 } else {
                     Err(anyhow::anyhow!("{}", c.detail))
                 };
-                s.record(&format!("Linux VM: {}", c.name), started, r);
+                s.record(&format!("{short}: {}", c.name), started, r);
             }
             let boot = report.boot_to_link_up.map_or("no link".into(), |t| {
                 format!("link up {:.1} s after QEMU started", t.as_secs_f64())
