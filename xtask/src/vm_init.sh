@@ -55,6 +55,44 @@ say "HOST check-arp"
 arping -D -c 2 -w 5 -I eth0 10.216.0.3 >/tmp/arping 2>&1
 check vf-to-vf grep -q "Received [1-9]" /tmp/arping
 
+# The guest's counters against the PF's view of the VF (ip -s link).
+say "HOST stats $(stat eth0 rx_packets) $(stat eth0 tx_packets)"
+
+# Figures: round trip to the far end, and a fast ping's rate and loss.
+ping -c 20 -i 0.2 -q 10.215.0.1 >/tmp/rtt 2>&1
+say "PERF rtt $(grep round-trip /tmp/rtt)"
+ping -c 1000 -i 0.01 -w 10 -q 10.215.0.1 >/tmp/fast 2>&1
+say "PERF fast-ping $(grep 'packets transmitted' /tmp/fast)"
+
+# Multicast: a joined group is received, an unjoined one is not (the far
+# end sends three frames to each).
+vmtool join eth0 01:00:5e:01:02:03 10 &
+sleep 3
+m0=$(stat eth0 multicast)
+say "HOST multicast"
+sleep 3
+m1=$(stat eth0 multicast)
+say "MULTICAST $((m1 - m0))"
+check multicast-joined-only [ $((m1 - m0)) -ge 3 -a $((m1 - m0)) -lt 6 ]
+
+# Spoof check: five frames from a source that is not the VF's are dropped
+# and counted by the PF, not sent.
+say "HOST spoof-start"
+check spoof-send vmtool send eth0 02:00:00:00:0b:ee 02:ee:00:00:00:09 5
+sleep 1
+say "HOST spoof-check"
+
+# Promiscuous mode, as far as the PF's trust allows.
+ip link set eth0 promisc on
+sleep 1
+say "HOST check-promisc-untrusted"
+say "HOST trust"
+ip link set eth0 promisc off
+ip link set eth0 promisc on
+sleep 1
+say "HOST check-promisc-trusted"
+ip link set eth0 promisc off
+
 # The ring set up again, as on every down/up and MTU change.
 ip link set eth0 down
 ip link set eth0 up

@@ -9,6 +9,7 @@
 use crate::image::BuiltImage;
 use crate::vm::{self, Unavailable, VmAssets};
 use anyhow::{Context, Result, bail};
+use firmware::dataplane::DropReason;
 use firmware::mac::Mac;
 use firmware::vf::LinkState;
 use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
@@ -50,6 +51,10 @@ pub struct Report {
     /// Host-side checks (the firmware's view, the far end's).
     pub host_checks: Vec<Check>,
     pub dmesg: Vec<String>,
+    /// What the guest measured (round trip, a fast ping's rate and loss).
+    pub figures: Vec<String>,
+    multicast_before: u64,
+    spoof_before: u32,
     pub boot_to_link_up: Option<Duration>,
     pub elapsed: Duration,
     pub finished: bool,
@@ -112,6 +117,22 @@ fn far_end(open: bool) -> Result<Option<Tap>> {
     Ok(tap)
 }
 
+/// `vmtool` (sim-tests/guest-tool), built static for the guest: what its
+/// busybox cannot do (hold a multicast group, send a spoofed frame).
+fn guest_tool() -> Result<Vec<u8>> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args(["rustc", "-q", "-p", "guest-tool", "--release", "--"])
+        .args(["-C", "target-feature=+crt-static", "-C", "strip=symbols"])
+        .current_dir(crate::workspace_root())
+        .status()
+        .context("building the guest tool")?;
+    if !status.success() {
+        bail!("building the guest tool (sim-tests/guest-tool) failed");
+    }
+    let path = crate::target_dir().join("release/guest-tool");
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
 /// The PF's part: VFs 0 and 1 enabled, with the MACs the VM must see.
 fn administer(dev: &mut impl Transport) -> Result<(PfDriver, Vec<u16>)> {
     let mut pf = PfDriver::probe(dev).map_err(pf_err)?;
@@ -166,7 +187,8 @@ pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailab
     let dir = crate::target_dir().join("vm/run");
     std::fs::create_dir_all(&dir)?;
     let initramfs = dir.join("initramfs.cpio");
-    vm::build_initramfs(&assets, INIT, &[], &initramfs)?;
+    let tool = guest_tool()?;
+    vm::build_initramfs(&assets, INIT, &[("/bin/vmtool", &tool)], &initramfs)?;
     let sockets = dir.join("sockets");
     let r = match firmware {
         Firmware::InProcess => (|| {
@@ -363,6 +385,21 @@ fn guest_line<D: WithModel>(
             });
         }
         "DMESG" => report.dmesg.push(args.to_owned()),
+        "PERF" => report.figures.push(args.to_owned()),
+        "MULTICAST" => {
+            let after = pf
+                .vf_stats(&mut served.dev, 0)
+                .map_err(pf_err)?
+                .rx_multicast;
+            report.host_checks.push(Check {
+                name: "multicast-firmware-view".into(),
+                ok: after - report.multicast_before == 3,
+                detail: format!(
+                    "VF 0 received {} multicast frames (the guest counted {args})",
+                    after - report.multicast_before
+                ),
+            });
+        }
         "HOST" => {
             let sim = &mut served.dev;
             match args {
@@ -374,6 +411,69 @@ fn guest_line<D: WithModel>(
                     .set_vf_link_state(sim, 0, LinkState::Auto)
                     .map_err(pf_err)?,
                 "flr" => pf.flr(sim, rids[0]).map_err(pf_err)?,
+                "trust" => pf.set_vf_trust(sim, 0, true).map_err(pf_err)?,
+                "spoof-start" => {
+                    report.spoof_before =
+                        pf.drops(sim, 0).map_err(pf_err)?[DropReason::SpoofMac as usize];
+                }
+                "spoof-check" => {
+                    let after = pf.drops(sim, 0).map_err(pf_err)?[DropReason::SpoofMac as usize];
+                    report.host_checks.push(Check {
+                        name: "spoofed-source-dropped".into(),
+                        ok: after - report.spoof_before == 5,
+                        detail: format!(
+                            "{} spoof-mac drops counted for VF 0 (5 sent)",
+                            after - report.spoof_before
+                        ),
+                    });
+                }
+                "multicast" => {
+                    report.multicast_before = pf.vf_stats(sim, 0).map_err(pf_err)?.rx_multicast;
+                    // Three frames to the joined group, three to another.
+                    for group in ["224.1.2.3", "224.1.2.4"] {
+                        let _ = Command::new("ip")
+                            .args([
+                                "netns", "exec", NS, "ping", "-c", "3", "-i", "0.2", "-W", "1",
+                                "-I", TAP, group,
+                            ])
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .spawn();
+                    }
+                }
+                "check-promisc-untrusted" | "check-promisc-trusted" => {
+                    let trusted = args.ends_with("-trusted");
+                    let i = pf.vf_info(sim, 0).map_err(pf_err)?;
+                    let want = if trusted { 3 } else { 1 };
+                    report.host_checks.push(Check {
+                        name: args.trim_start_matches("check-").into(),
+                        ok: i.xcast == want && (trusted || i.xcast_downgrades > 0),
+                        detail: format!(
+                            "xcast {} (want {want}: {}), {} downgrades",
+                            i.xcast,
+                            if trusted { "promisc" } else { "multi" },
+                            i.xcast_downgrades
+                        ),
+                    });
+                }
+                a if a.starts_with("stats ") => {
+                    let mut n = a
+                        .split(' ')
+                        .skip(1)
+                        .map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+                    let (rx, tx) = (n.next().unwrap_or(u64::MAX), n.next().unwrap_or(u64::MAX));
+                    let st = pf.vf_stats(sim, 0).map_err(pf_err)?;
+                    // A frame may be in flight between the two reads.
+                    let close = |a: u64, b: u64| a.abs_diff(b) <= 2;
+                    report.host_checks.push(Check {
+                        name: "stats-agree".into(),
+                        ok: close(rx, st.rx_packets) && close(tx, st.tx_packets),
+                        detail: format!(
+                            "guest rx {rx} tx {tx}; PF's view rx {} tx {}",
+                            st.rx_packets, st.tx_packets
+                        ),
+                    });
+                }
                 // The far end learnt the guest's address (ARP both ways).
                 "check-arp" => {
                     let neigh = ns_out(&["ip", "neigh"]);
@@ -479,6 +579,9 @@ pub fn main(image: Option<&BuiltImage>, verbose: bool) -> Result<bool> {
     }
     if let Some(t) = report.boot_to_link_up {
         println!("    QEMU start to eth0 link up: {:.1} s", t.as_secs_f64());
+    }
+    for f in &report.figures {
+        println!("    measured: {f}");
     }
     println!(
         "    {} checks, {} failed, {:.1} s",
