@@ -509,7 +509,11 @@ fn traffic(
 }
 
 /// Prints each VF the way `ip -s link show` does, plus drops by reason.
-pub fn print_table(dev: &mut CoSim, pf: &mut PfDriver, vfs: u16) -> Result<()> {
+pub fn print_table(
+    dev: &mut impl sim_tests::transport::Transport,
+    pf: &mut PfDriver,
+    vfs: u16,
+) -> Result<()> {
     use firmware::dataplane::DropReason;
     for n in 0..vfs {
         let info = pf.vf_info(dev, n).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -65,6 +65,10 @@ enum Cmd {
         /// Kill QEMU after this many seconds (ignored with --forever).
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// The main job with a Linux VM: its eth0 and eth1 are VFs of the
+        /// image, driven by Linux's own ixgbevf (as `cargo xtask vm --qemu`).
+        #[arg(long)]
+        vm: bool,
     },
     /// Run a scenario file in the in-process simulation: one JSON object
     /// per step, then a summary; exit status 1 on any mismatch.
@@ -236,7 +240,18 @@ fn main() -> ExitCode {
             tap,
             pcap,
             timeout,
+            vm,
         } => match scenario {
+            _ if vm => (|| {
+                setup::ensure_qemu()?;
+                let built = image::build(&image)?;
+                let ok = vm_run::main(Some(&built), false)?;
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            })(),
             Some(path) => sim(&path, Some(image)),
             None => run(&image, vfs, forever, append, timeout, tap, pcap),
         },

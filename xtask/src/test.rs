@@ -205,7 +205,7 @@ fn linux_vm(s: &mut Summary, firmware: crate::vm_run::Firmware) {
     };
     println!("---- {name}");
     let started = Instant::now();
-    match crate::vm_run::run(firmware, false) {
+    match crate::vm_run::run(firmware, false, false) {
         Err(e) => s.record(name, started, Err(e)),
         Ok(Err(crate::vm::Unavailable(why))) => s.skip(name, &why),
         Ok(Ok(report)) => {

@@ -173,7 +173,11 @@ pub enum Firmware<'a> {
 
 /// Prepares (first use), boots and runs the VM; `Ok(Err(_))` when this
 /// machine cannot run it (the reason).
-pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailable>> {
+pub fn run(
+    firmware: Firmware,
+    verbose: bool,
+    verbose_table: bool,
+) -> Result<Result<Report, Unavailable>> {
     let assets = match vm::prepare()? {
         Ok(a) => a,
         Err(u) => return Ok(Err(u)),
@@ -207,7 +211,7 @@ pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailab
                     tap.send(&f);
                 }
             };
-            Ok(drive(
+            let report = drive(
                 &assets,
                 &initramfs,
                 &mut served,
@@ -216,7 +220,11 @@ pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailab
                 &mut wire,
                 Duration::from_micros(100),
                 verbose,
-            ))
+            );
+            if verbose_table {
+                vf_table(&mut served.dev, &mut pf);
+            }
+            Ok(report)
         })(),
         Firmware::Qemu(built) => (|| {
             // QEMU's netdev opens the TAP; it must exist first.
@@ -244,6 +252,9 @@ pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailab
                 verbose,
             );
             let mut dev = served.dev;
+            if verbose_table {
+                vf_table(&mut dev, &mut pf);
+            }
             let shut = pf.shutdown(&mut dev).map_err(pf_err);
             let outcome = dev.finish();
             let mut report = report;
@@ -268,6 +279,15 @@ pub fn run(firmware: Firmware, verbose: bool) -> Result<Result<Report, Unavailab
     };
     cleanup();
     r.map(Ok)
+}
+
+/// What `ip -s link show` would print of the two VFs, as the PF driver
+/// reads it from the firmware.
+fn vf_table(dev: &mut impl Transport, pf: &mut PfDriver) {
+    println!("==> ip -s link show (as the PF driver reads it from the firmware)");
+    if let Err(e) = crate::demo::print_table(dev, pf, 2) {
+        println!("    {e:#}");
+    }
 }
 
 /// Boots the guest and serves it until it says DONE: console lines
@@ -555,7 +575,7 @@ pub fn main(image: Option<&BuiltImage>, verbose: bool) -> Result<bool> {
             Firmware::InProcess
         }
     };
-    let report = match run(firmware, verbose)? {
+    let report = match run(firmware, verbose, true)? {
         Ok(r) => r,
         Err(Unavailable(why)) => {
             println!("    skipped: {why}");
