@@ -5,7 +5,7 @@ use crate::workspace_root;
 use anyhow::{Context, Result, bail};
 use std::process::Command;
 
-pub const TARGETS: [&str; 4] = ["mailbox", "admin", "frames", "rings"];
+pub const TARGETS: [&str; 5] = ["mailbox", "admin", "frames", "rings", "vfio_user"];
 
 /// Installs cargo-fuzz from crates.io when it is missing.
 pub fn ensure_cargo_fuzz() -> Result<()> {

@@ -9,9 +9,9 @@
 //! lacks for this use.
 
 pub mod conn;
-pub mod pci;
-pub mod protocol;
 pub mod server;
+
+pub use vfio_proto::{pci, protocol};
 
 pub use server::{EndpointCounters, Server, VfBackend};
 

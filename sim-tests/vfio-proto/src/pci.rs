@@ -5,7 +5,7 @@
 //! behaviour is the model's (BAR0 accesses go to it unchanged), policy the
 //! firmware's.
 
-use super::protocol::vfio;
+use crate::protocol::vfio;
 
 /// Configuration space size (PCI Express).
 pub const CONFIG_SIZE: u64 = 4096;
