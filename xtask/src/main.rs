@@ -132,6 +132,10 @@ enum Cmd {
         /// the hardware model's engine), not the in-process firmware.
         #[arg(long)]
         qemu: bool,
+        /// Only serve two VFs on vfio-user sockets for a VM of your own
+        /// (prints the QEMU command line), until Ctrl-C.
+        #[arg(long, conflicts_with = "qemu")]
+        serve: bool,
         #[command(flatten)]
         image: image::ImageArgs,
     },
@@ -272,8 +276,12 @@ fn main() -> ExitCode {
         Cmd::Vm {
             verbose,
             qemu,
+            serve,
             image,
         } => (|| {
+            if serve {
+                return vm_run::serve_only(verbose).map(|_| ExitCode::SUCCESS);
+            }
             let built = if qemu {
                 setup::ensure_qemu()?;
                 Some(image::build(&image)?)

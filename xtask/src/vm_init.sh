@@ -75,6 +75,18 @@ m1=$(stat eth0 multicast)
 say "MULTICAST $((m1 - m0))"
 check multicast-joined-only [ $((m1 - m0)) -ge 3 -a $((m1 - m0)) -lt 6 ]
 
+# A VLAN sub-interface (SET_VLAN): tagged frames leave through the VF's
+# VLAN filter (the far end has no 802.1Q to answer them).
+for m in llc stp garp mrp 8021q; do insmod /lib/vlan/$m.ko; done
+check vlan-add vconfig add eth0 100
+ip link set eth0.100 up
+ip addr add 10.217.0.2/24 dev eth0.100
+sleep 1
+say "HOST vlan-start"
+ping -c 3 -W 1 10.217.0.1 >/dev/null 2>&1
+say "HOST vlan-check"
+vconfig rem eth0.100
+
 # Spoof check: five frames from a source that is not the VF's are dropped
 # and counted by the PF, not sent.
 say "HOST spoof-start"

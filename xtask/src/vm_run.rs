@@ -55,6 +55,7 @@ pub struct Report {
     pub figures: Vec<String>,
     multicast_before: u64,
     spoof_before: u32,
+    vlan_before: (u64, u32),
     pub boot_to_link_up: Option<Duration>,
     pub elapsed: Duration,
     pub finished: bool,
@@ -133,6 +134,38 @@ fn guest_tool() -> Result<Vec<u8>> {
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// 802.1Q for the guest (a module, with what it needs, in load order),
+/// decompressed from the root's kernel: /lib/vlan/NAME.ko.
+fn vlan_modules(a: &VmAssets) -> Result<Vec<(String, Vec<u8>)>> {
+    let modules = std::fs::read_dir(a.root.join("lib/modules"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.join("kernel/net/8021q").is_dir())
+        .context("no 8021q module in the VM's root")?;
+    let mut out = Vec::new();
+    for (name, at) in [
+        ("llc", "kernel/net/llc/llc.ko.xz"),
+        ("stp", "kernel/net/802/stp.ko.xz"),
+        ("garp", "kernel/net/802/garp.ko.xz"),
+        ("mrp", "kernel/net/802/mrp.ko.xz"),
+        ("8021q", "kernel/net/8021q/8021q.ko.xz"),
+    ] {
+        let o = Command::new("xz")
+            .arg("-dc")
+            .arg(modules.join(at))
+            .output()
+            .context("running xz")?;
+        if !o.status.success() || o.stdout.is_empty() {
+            bail!(
+                "decompressing {at}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        out.push((format!("/lib/vlan/{name}.ko"), o.stdout));
+    }
+    Ok(out)
+}
+
 /// The PF's part: VFs 0 and 1 enabled, with the MACs the VM must see.
 fn administer(dev: &mut impl Transport) -> Result<(PfDriver, Vec<u16>)> {
     let mut pf = PfDriver::probe(dev).map_err(pf_err)?;
@@ -192,7 +225,13 @@ pub fn run(
     std::fs::create_dir_all(&dir)?;
     let initramfs = dir.join("initramfs.cpio");
     let tool = guest_tool()?;
-    vm::build_initramfs(&assets, INIT, &[("/bin/vmtool", &tool)], &initramfs)?;
+    let mut extra: Vec<(String, Vec<u8>)> = vec![("/bin/vmtool".into(), tool)];
+    extra.extend(vlan_modules(&assets)?);
+    let extra: Vec<(&str, &[u8])> = extra
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
+    vm::build_initramfs(&assets, INIT, &extra, &initramfs)?;
     let sockets = dir.join("sockets");
     let r = match firmware {
         Firmware::InProcess => (|| {
@@ -432,6 +471,27 @@ fn guest_line<D: WithModel>(
                     .map_err(pf_err)?,
                 "flr" => pf.flr(sim, rids[0]).map_err(pf_err)?,
                 "trust" => pf.set_vf_trust(sim, 0, true).map_err(pf_err)?,
+                "vlan-start" => {
+                    report.vlan_before = (
+                        pf.vf_stats(sim, 0).map_err(pf_err)?.tx_packets,
+                        pf.drops(sim, 0).map_err(pf_err)?[DropReason::SpoofVlan as usize],
+                    );
+                }
+                "vlan-check" => {
+                    let i = pf.vf_info(sim, 0).map_err(pf_err)?;
+                    let tx = pf.vf_stats(sim, 0).map_err(pf_err)?.tx_packets;
+                    let spoofed = pf.drops(sim, 0).map_err(pf_err)?[DropReason::SpoofVlan as usize];
+                    let sent = tx - report.vlan_before.0;
+                    report.host_checks.push(Check {
+                        name: "vlan-subinterface".into(),
+                        ok: i.vlans >= 2 && sent >= 3 && spoofed == report.vlan_before.1,
+                        detail: format!(
+                            "VF 0 holds {} VLAN filters (0 and 100 wanted); {sent} frames sent from eth0.100, {} refused by the VLAN spoof check",
+                            i.vlans,
+                            spoofed - report.vlan_before.1
+                        ),
+                    });
+                }
                 "spoof-start" => {
                     report.spoof_before =
                         pf.drops(sim, 0).map_err(pf_err)?[DropReason::SpoofMac as usize];
@@ -557,6 +617,67 @@ fn host_checks<D: WithModel>(report: &mut Report, served: &mut Served<D>, pf: &m
         ),
         Err(e) => push("api-negotiated", false, e.to_string()),
     }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `cargo xtask vm --serve`: two VFs of the in-process firmware on
+/// vfio-user sockets for a VMM of your own, the uplink on the far end's
+/// TAP, until Ctrl-C; then the per-VF table.
+pub fn serve_only(verbose: bool) -> Result<bool> {
+    if !crate::linux::privileged() {
+        bail!("serving needs root and /dev/net/tun (the uplink's TAP and namespace)");
+    }
+    cleanup();
+    let sockets = crate::target_dir().join("vm/serve");
+    let result = (|| -> Result<()> {
+        let mut tap = far_end(true)?.context("the far end's TAP")?;
+        let mut sim = Sim::with_board_capacities();
+        let (mut pf, rids) = administer(&mut sim)?;
+        let mut served = serve(sim, &rids, &sockets, true)?;
+        let _ = verbose;
+        println!("==> serving VF 0 and VF 1 (8086:10ed) on vfio-user sockets:");
+        for (n, p) in served.server.socket_paths().iter().enumerate() {
+            println!("    vf{n}: {} (MAC {})", p.display(), VF_MACS[n]);
+        }
+        println!("    the uplink: TAP {TAP} in namespace {NS}, {HOST_IP}");
+        println!("    attach a VM (QEMU 10.1 or later), for example:");
+        println!(
+            "    qemu-system-x86_64 -accel tcg -machine q35,memory-backend=mem -object memory-backend-memfd,id=mem,size=512M,share=on -m 512 \\"
+        );
+        for (n, p) in served.server.socket_paths().iter().enumerate() {
+            println!(
+                "      -device '{{\"driver\":\"vfio-user-pci\",\"socket\":{{\"type\":\"unix\",\"path\":\"{}\"}},\"addr\":\"0x{:x}.0\"}}' \\",
+                p.display(),
+                3 + n
+            );
+        }
+        println!("      ...   (Ctrl-C here to stop)");
+        // SAFETY: installs a handler that only stores to an atomic.
+        unsafe {
+            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        }
+        let mut buf = vec![0u8; 10_000];
+        while !STOP.load(std::sync::atomic::Ordering::Relaxed) {
+            served.pump(Duration::from_micros(100))?;
+            for _ in 0..64 {
+                let Some(n) = tap.recv(&mut buf) else { break };
+                served.dev.uplink.inject(&buf[..n]);
+            }
+            for f in served.dev.uplink.take_tx() {
+                tap.send(&f);
+            }
+        }
+        vf_table(&mut served.dev, &mut pf);
+        Ok(())
+    })();
+    cleanup();
+    result.map(|_| true)
 }
 
 /// `cargo xtask vm`: the run, printed; exit status by its checks.
