@@ -292,6 +292,33 @@ fn max_tx_rate_paces_a_vf() {
     assert_eq!(lab.pf.vf_stats(&mut lab.sim, 0).unwrap().tx_dropped, 0);
 }
 
+#[test]
+fn a_rate_limit_set_after_unlimited_traffic_lets_frames_go_at_once() {
+    // Found by Linux's ixgbevf in the VM: the bucket was charged while no
+    // limit was set, so a limit set after traffic held every frame until
+    // the debt was earned back (forever, with sub-microsecond polls).
+    let mut lab = Lab::new(1);
+    let f = FrameSpec::new(PEER, lab.macs[0]).payload(1000).build();
+    for _ in 0..100 {
+        lab.send(0, &f);
+    }
+    assert_eq!(lab.wire_tx().len(), 100, "unlimited");
+    lab.pf.set_vf_rate(&mut lab.sim, 0, 0, 1).unwrap(); // 1 Mb/s
+    lab.send(0, &f);
+    assert_eq!(
+        lab.wire_tx().len(),
+        1,
+        "the first frame under the new limit goes"
+    );
+    // And it paces: ~8.3 kbit frames at 1 Mb/s, about one per 8 ms.
+    for _ in 0..10 {
+        assert!(lab.rings[0].send(&mut lab.sim, 0, &f, None));
+    }
+    lab.sim.delay_us(20_000);
+    let out = lab.wire_tx().len();
+    assert!((2..=4).contains(&out), "{out} frames in 20 ms at 1 Mb/s");
+}
+
 // ---- bad input, each a test -------------------------------------------
 
 #[test]

@@ -56,6 +56,7 @@ pub struct Report {
     multicast_before: u64,
     spoof_before: u32,
     vlan_before: (u64, u32),
+    rate_before: Option<(Instant, u64, u64)>,
     pub boot_to_link_up: Option<Duration>,
     pub elapsed: Duration,
     pub finished: bool,
@@ -491,6 +492,26 @@ fn guest_line<D: WithModel>(
                             spoofed - report.vlan_before.1
                         ),
                     });
+                }
+                "rate-start" => {
+                    pf.set_vf_rate(sim, 0, 0, 1).map_err(pf_err)?;
+                    let st = pf.vf_stats(sim, 0).map_err(pf_err)?;
+                    report.rate_before = Some((Instant::now(), st.tx_bytes, st.tx_packets));
+                }
+                "rate-check" => {
+                    let st = pf.vf_stats(sim, 0).map_err(pf_err)?;
+                    pf.set_vf_rate(sim, 0, 0, 0).map_err(pf_err)?;
+                    if let Some((t0, bytes, packets)) = report.rate_before {
+                        let secs = t0.elapsed().as_secs_f64();
+                        let mbps = (st.tx_bytes - bytes) as f64 * 8.0 / secs / 1e6;
+                        let sent = st.tx_packets - packets;
+                        report.host_checks.push(Check {
+                            name: "max-tx-rate-paced".into(),
+                            // Paced (not all 300 through), near 1 Mb/s.
+                            ok: (50..300).contains(&sent) && mbps <= 1.3,
+                            detail: format!("{sent} of 300 frames in {secs:.1} s: {mbps:.2} Mb/s with max_tx_rate 1"),
+                        });
+                    }
                 }
                 "spoof-start" => {
                     report.spoof_before =

@@ -78,8 +78,10 @@ pub struct FunctionDp {
     pub counters: PortCounters,
     pub queues: [QueueState; MAX_QUEUES],
     pub tx_doorbell_seen: u32,
-    /// Token bucket for max_tx_rate, in bits (may go negative: a frame is
-    /// sent when the bucket is positive, then paid for).
+    /// Token bucket for max_tx_rate, in millibits (a rate in Mb/s earns
+    /// exactly `rate` millibits a nanosecond, so no poll's share is lost to
+    /// rounding, however often the firmware polls). May go negative: a
+    /// frame is sent when the bucket is positive, then paid for.
     pub tokens: i64,
     pub tokens_at_ns: u64,
     pub queue_faults: u32,
@@ -104,6 +106,12 @@ impl FunctionDp {
         tokens_at_ns: 0,
         queue_faults: 0,
     };
+}
+
+/// The max_tx_rate bucket's size, in millibits: 1 ms at `rate` Mb/s, at
+/// least one 1500-byte frame.
+pub(super) fn rate_burst(rate: u32) -> i64 {
+    (i64::from(rate) * 1000).max(12_000) * 1000
 }
 
 /// A function's IOMMU window.
@@ -798,13 +806,14 @@ impl<const N: usize> Device<N> {
         if rate == 0 {
             return true;
         }
-        // Mb/s = bits per microsecond. Burst: 1 ms worth, at least one
-        // 1500-byte frame; a larger frame goes when the bucket is positive
-        // and is paid for after (the bucket goes negative).
-        let burst = (i64::from(rate) * 1000).max(12_000);
+        // Mb/s = bits per microsecond = millibits per nanosecond. Burst:
+        // 1 ms worth, at least one 1500-byte frame; a larger frame goes
+        // when the bucket is positive and is paid for after (the bucket
+        // goes negative).
+        let burst = rate_burst(rate);
         let elapsed = now_ns.saturating_sub(dp.tokens_at_ns);
         dp.tokens_at_ns = now_ns;
-        let earned = (u128::from(elapsed) * u128::from(rate) / 1000).min(burst as u128) as i64;
+        let earned = (u128::from(elapsed) * u128::from(rate)).min(burst as u128) as i64;
         dp.tokens = (dp.tokens + earned).min(burst);
         dp.tokens > 0
     }
@@ -845,8 +854,10 @@ impl<const N: usize> Device<N> {
                     self.dp(f).counters.drop_tx(DropReason::NoDestination);
                     return;
                 }
-                if f > 0 {
-                    self.dp_vf[f - 1].tokens -= len as i64 * 8;
+                // Paid for only under a limit: a bucket drained by
+                // unlimited traffic would hold a new limit's first frames.
+                if f > 0 && self.vfs[f - 1].admin.max_tx_rate != 0 {
+                    self.dp_vf[f - 1].tokens -= len as i64 * 8 * 1000;
                 }
                 let c = &mut self.dp(f).counters;
                 c.tx_packets += 1;

@@ -920,6 +920,12 @@ impl<const N: usize> Device<N> {
                 } else {
                     self.vfs[vf].admin.min_tx_rate = min;
                     self.vfs[vf].admin.max_tx_rate = max;
+                    // A new limit starts with a full bucket (its burst),
+                    // filling from now: what unlimited traffic spent before
+                    // is not charged to it.
+                    let dp = &mut self.dp_vf[vf];
+                    dp.tokens = dataplane::rate_burst(max);
+                    dp.tokens_at_ns = self.now_ns;
                     Status::Ok
                 }
             }

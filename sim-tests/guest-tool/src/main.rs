@@ -2,8 +2,9 @@
 //!
 //! - `vmtool join IFACE MAC SECONDS`: holds a link-layer multicast group
 //!   on IFACE for SECONDS (what `ip maddr add` does; busybox's ip lacks it);
-//! - `vmtool send IFACE SRC DST COUNT`: sends COUNT minimal Ethernet frames
-//!   from any source MAC (a spoofed source, for the PF's spoof check).
+//! - `vmtool send IFACE SRC DST COUNT [LEN]`: sends COUNT Ethernet frames of
+//!   LEN bytes (default 60) from any source MAC (a spoofed source, for the
+//!   PF's spoof check; a burst, for its rate limit).
 //!
 //! Exit status 0 on success, 1 with a message on stderr otherwise.
 
@@ -75,9 +76,12 @@ fn join(iface: &str, group: [u8; 6], seconds: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn send(iface: &str, src: [u8; 6], dst: [u8; 6], count: u32) -> Result<(), String> {
+fn send(iface: &str, src: [u8; 6], dst: [u8; 6], count: u32, len: usize) -> Result<(), String> {
+    if !(60..=1514).contains(&len) {
+        return Err(format!("length {len}: 60 to 1514"));
+    }
     let (fd, _) = packet_socket(iface)?;
-    let mut frame = [0u8; 60];
+    let mut frame = vec![0u8; len];
     frame[0..6].copy_from_slice(&dst);
     frame[6..12].copy_from_slice(&src);
     // A local experimental EtherType (IEEE 802 local experimental 1).
@@ -97,9 +101,18 @@ fn run(args: &[String]) -> Result<(), String> {
     match args {
         [cmd, iface, group, secs] if cmd == "join" => join(iface, mac(group)?, num(secs)?),
         [cmd, iface, src, dst, n] if cmd == "send" => {
-            send(iface, mac(src)?, mac(dst)?, num(n)? as u32)
+            send(iface, mac(src)?, mac(dst)?, num(n)? as u32, 60)
         }
-        _ => Err("usage: vmtool join IFACE MAC SECONDS | vmtool send IFACE SRC DST COUNT".into()),
+        [cmd, iface, src, dst, n, len] if cmd == "send" => send(
+            iface,
+            mac(src)?,
+            mac(dst)?,
+            num(n)? as u32,
+            num(len)? as usize,
+        ),
+        _ => Err(
+            "usage: vmtool join IFACE MAC SECONDS | vmtool send IFACE SRC DST COUNT [LEN]".into(),
+        ),
     }
 }
 
