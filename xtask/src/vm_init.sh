@@ -63,6 +63,7 @@ ping -c 20 -i 0.2 -q 10.215.0.1 >/tmp/rtt 2>&1
 say "PERF rtt $(grep round-trip /tmp/rtt)"
 ping -c 1000 -i 0.01 -w 10 -q 10.215.0.1 >/tmp/fast 2>&1
 say "PERF fast-ping $(grep 'packets transmitted' /tmp/fast)"
+say "PERF $(vmtool flood 10.215.0.1 10 2>&1)"
 
 # Multicast: a joined group is received, an unjoined one is not (the far
 # end sends three frames to each).
@@ -85,6 +86,11 @@ sleep 1
 say "HOST vlan-start"
 ping -c 3 -W 1 10.217.0.1 >/dev/null 2>&1
 say "HOST vlan-check"
+# And in: the far end sends three ARP requests tagged 100 for eth0.100.
+v0=$(stat eth0.100 rx_packets)
+say "HOST vlan-in"
+sleep 2
+check vlan-in [ $(($(stat eth0.100 rx_packets) - v0)) -ge 3 ]
 vconfig rem eth0.100
 
 # Spoof check: five frames from a source that is not the VF's are dropped

@@ -513,6 +513,29 @@ fn guest_line<D: WithModel>(
                         });
                     }
                 }
+                "vlan-in" => {
+                    // Broadcast ARP request, tagged 100: who has 10.217.0.2?
+                    let frame = concat!(
+                        "ffffffffffff",
+                        "02ee00000009",
+                        "81000064",
+                        "0806",
+                        "0001080006040001",
+                        "02ee00000009",
+                        "0ad90001",
+                        "000000000000",
+                        "0ad90002",
+                        "000000000000000000000000000000000000"
+                    );
+                    let tool = crate::target_dir().join("release/guest-tool");
+                    let _ = Command::new("ip")
+                        .args(["netns", "exec", NS])
+                        .arg(tool)
+                        .args(["send-hex", TAP, frame, "3"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn();
+                }
                 "spoof-start" => {
                     report.spoof_before =
                         pf.drops(sim, 0).map_err(pf_err)?[DropReason::SpoofMac as usize];
