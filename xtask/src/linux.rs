@@ -37,7 +37,7 @@ pub fn privileged() -> bool {
     root && std::path::Path::new("/dev/net/tun").exists()
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+pub(crate) fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip")
         .args(args)
         .output()

@@ -7,6 +7,7 @@
 //! and the host at the far end of the wire, and collects the verdicts.
 
 use crate::image::BuiltImage;
+use crate::linux::ip;
 use crate::vm::{self, Unavailable, VmAssets};
 use anyhow::{Context, Result, bail};
 use firmware::dataplane::DropReason;
@@ -72,21 +73,6 @@ fn pf_err(e: PfError) -> anyhow::Error {
     anyhow::anyhow!("PF driver: {e}")
 }
 
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
 fn ns_out(args: &[&str]) -> String {
     Command::new("ip")
         .args(["netns", "exec", NS])
@@ -117,6 +103,17 @@ fn far_end(open: bool) -> Result<Option<Tap>> {
     in_ns(&["link", "set", TAP, "up"])?;
     in_ns(&["addr", "add", HOST_IP, "dev", TAP])?;
     Ok(tap)
+}
+
+/// The wire: frames between the far end's TAP and the in-process uplink.
+fn bridge(tap: &mut Tap, sim: &mut Sim, buf: &mut [u8]) {
+    for _ in 0..64 {
+        let Some(n) = tap.recv(buf) else { break };
+        sim.uplink.inject(&buf[..n]);
+    }
+    for f in sim.uplink.take_tx() {
+        tap.send(&f);
+    }
 }
 
 /// `vmtool` (sim-tests/guest-tool), built static for the guest: what its
@@ -241,16 +238,7 @@ pub fn run(
             let (mut pf, rids) = administer(&mut sim)?;
             let mut served = serve(sim, &rids, &sockets, verbose)?;
             let mut buf = vec![0u8; 10_000];
-            // The wire: the far end's TAP and the in-process uplink.
-            let mut wire = |sim: &mut Sim| {
-                for _ in 0..64 {
-                    let Some(n) = tap.recv(&mut buf) else { break };
-                    sim.uplink.inject(&buf[..n]);
-                }
-                for f in sim.uplink.take_tx() {
-                    tap.send(&f);
-                }
-            };
+            let mut wire = |sim: &mut Sim| bridge(&mut tap, sim, &mut buf);
             let report = drive(
                 &assets,
                 &initramfs,
@@ -709,13 +697,7 @@ pub fn serve_only(verbose: bool) -> Result<bool> {
         let mut buf = vec![0u8; 10_000];
         while !STOP.load(std::sync::atomic::Ordering::Relaxed) {
             served.pump(Duration::from_micros(100))?;
-            for _ in 0..64 {
-                let Some(n) = tap.recv(&mut buf) else { break };
-                served.dev.uplink.inject(&buf[..n]);
-            }
-            for f in served.dev.uplink.take_tx() {
-                tap.send(&f);
-            }
+            bridge(&mut tap, &mut served.dev, &mut buf);
         }
         vf_table(&mut served.dev, &mut pf);
         Ok(())
