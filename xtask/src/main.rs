@@ -87,8 +87,8 @@ enum Cmd {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Only this target (mailbox, admin, frames, rings).
-        #[arg(long)]
+        /// Only this target.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGETS))]
         target: Option<String>,
     },
     /// Benchmarks. --qemu: instruction counts of the data path's decisions
