@@ -21,7 +21,7 @@ pub struct ImageArgs {
     pub debug: bool,
     /// Lowest log level compiled in: trace, debug, info, warn, error
     /// (defmt's DEFMT_LOG filter, fixed at build time).
-    #[arg(long, default_value = "info")]
+    #[arg(long, default_value = "info", value_parser = ["trace", "debug", "info", "warn", "error"])]
     pub log: String,
 }
 
