@@ -37,13 +37,16 @@ pub fn ensure_target() -> Result<()> {
 }
 
 /// Whether `program` is an executable file on PATH.
-fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| have_in(program, &paths))
+}
+
+/// Whether `program` is an executable in one of `paths` (PATH's syntax).
+pub(crate) fn have_in(program: &str, paths: &std::ffi::OsStr) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            std::fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    std::env::split_paths(paths).any(|dir| {
+        std::fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     })
 }
 

@@ -197,12 +197,10 @@ fn host_tools() -> Result<Result<(), Unavailable>> {
     Ok(Ok(()))
 }
 
-/// Whether `program` is a file in PATH or the system directories.
+/// Whether `program` is in PATH or the system directories (debootstrap
+/// lives in /usr/sbin, which a non-login PATH may lack).
 fn have(program: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(std::env::split_paths(SYS_PATH));
-    dirs.iter().any(|d| d.join(program).is_file())
+    crate::setup::have(program) || crate::setup::have_in(program, SYS_PATH.as_ref())
 }
 
 /// The outcome of one tool run: success and its last lines of output.

@@ -248,10 +248,8 @@ pub fn run(
                 &mut wire,
                 Duration::from_micros(100),
                 verbose,
+                verbose_table,
             );
-            if verbose_table {
-                vf_table(&mut served.dev, &mut pf);
-            }
             Ok(report)
         })(),
         Firmware::Qemu(built) => (|| {
@@ -278,11 +276,9 @@ pub fn run(
                 &mut |_| std::thread::yield_now(),
                 Duration::ZERO,
                 verbose,
+                verbose_table,
             );
             let mut dev = served.dev;
-            if verbose_table {
-                vf_table(&mut dev, &mut pf);
-            }
             let shut = pf.shutdown(&mut dev).map_err(pf_err);
             let outcome = dev.finish();
             let mut report = report;
@@ -319,7 +315,8 @@ fn vf_table(dev: &mut impl Transport, pf: &mut PfDriver) {
 }
 
 /// Boots the guest and serves it until it says DONE: console lines
-/// parsed, the PF's actions done, `wire` called between passes.
+/// parsed, the PF's actions done, `wire` called between passes; then the
+/// host side's checks (and, with `table`, the per-VF table).
 #[allow(clippy::too_many_arguments)]
 fn drive<D: WithModel>(
     assets: &VmAssets,
@@ -330,6 +327,7 @@ fn drive<D: WithModel>(
     wire: &mut dyn FnMut(&mut D),
     wait: Duration,
     verbose: bool,
+    table: bool,
 ) -> Report {
     let sockets = served.server.socket_paths();
     let mut qemu = vm::qemu_command(assets, initramfs, "quiet panic=-1", 512, &sockets);
@@ -381,6 +379,9 @@ fn drive<D: WithModel>(
         });
     }
     host_checks(&mut report, served, pf);
+    if table {
+        vf_table(&mut served.dev, pf);
+    }
     report
 }
 

@@ -60,7 +60,9 @@ pub struct Scratch {
 pub struct QueueState {
     pub rx_head: u32,
     pub tx_head: u32,
-    pub rx_enabled: bool,
+    /// TXDCTL.ENABLE as the last look at the Tx ring found it (whether
+    /// work is left waits on it). Rx needs no such copy: RXDCTL is read per
+    /// frame.
     pub tx_enabled: bool,
     /// Stopped by a fault until the driver disables and re-enables it.
     pub rx_stopped: bool,
@@ -93,7 +95,6 @@ impl FunctionDp {
         queues: [QueueState {
             rx_head: 0,
             tx_head: 0,
-            rx_enabled: false,
             tx_enabled: false,
             rx_stopped: false,
             tx_stopped: false,
@@ -195,7 +196,6 @@ fn rx_put(
         fence(Ordering::Acquire);
         *q = QueueState {
             rx_enable_seen: enable_seq,
-            rx_enabled: enabled,
             rx_head: regs.rx_start.get(),
             rx_stopped: false,
             ..*q

@@ -197,6 +197,18 @@ pub struct DeviceInfo {
     pub max_mc_hashes_per_vf: u32,
 }
 
+/// Sets Device Control's Initiate FLR bit of function `rid` (what any
+/// host does to start an FLR; the wait is the caller's).
+pub fn initiate_flr(t: &mut impl Transport, rid: u16) {
+    let devctl = t.config_read(rid, offsets::DEVCTL, 2);
+    t.config_write(
+        rid,
+        offsets::DEVCTL,
+        2,
+        devctl | u32::from(config::DEVCTL_FLR),
+    );
+}
+
 /// The PF driver.
 pub struct PfDriver {
     sriov: u16,
@@ -372,13 +384,7 @@ impl PfDriver {
     /// Starts an FLR and returns at once (the function is gone until it
     /// completes): traffic can be sent meanwhile.
     pub fn start_flr(&mut self, t: &mut impl Transport, rid: u16) {
-        let devctl = t.config_read(rid, offsets::DEVCTL, 2);
-        t.config_write(
-            rid,
-            offsets::DEVCTL,
-            2,
-            devctl | u32::from(config::DEVCTL_FLR),
-        );
+        initiate_flr(t, rid);
     }
 
     /// Waits, as Linux does after its 100 ms, until the function answers

@@ -18,7 +18,7 @@ pub use server::{EndpointCounters, Server, VfBackend};
 use crate::cosim::CoSim;
 use crate::guestmem::GuestMemory;
 use crate::model::Model;
-use crate::model::config::{DEVCTL_FLR, offsets};
+use crate::model::config::offsets;
 use crate::sim::Sim;
 use crate::transport::Transport;
 use std::time::{Duration, Instant};
@@ -62,8 +62,7 @@ impl<D: WithModel> VfBackend for D {
     }
 
     fn flr(&mut self, rid: u16) {
-        let devctl = self.config_read(rid, offsets::DEVCTL, 2);
-        self.config_write(rid, offsets::DEVCTL, 2, devctl | u32::from(DEVCTL_FLR));
+        crate::drivers::pf::initiate_flr(self, rid);
         // In-process the firmware finishes within a few polls; under QEMU
         // within the spec's 100 ms.
         for _ in 0..2000 {
