@@ -179,6 +179,11 @@ impl CoSim {
         })
     }
 
+    /// The shared file behind the window (removed when this is dropped).
+    pub fn window_path(&self) -> &Path {
+        &self.shm
+    }
+
     /// Whether QEMU is still running.
     pub fn running(&self) -> bool {
         self.runner.as_ref().is_some_and(|r| !r.is_finished())

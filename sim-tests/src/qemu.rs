@@ -14,6 +14,77 @@ use std::time::{Duration, Instant};
 /// The QEMU binary for AArch64 guests.
 pub const QEMU: &str = "qemu-system-aarch64";
 
+/// The oldest QEMU the tooling runs with: the co-simulation's wire is a
+/// `-netdev dgram`, which QEMU has since 7.2 (Debian 12's).
+pub const MIN_QEMU: (u32, u32) = (7, 2);
+
+/// `major.minor.micro` of a `qemu-system-* --version` banner.
+pub fn parse_version(banner: &str) -> Option<(u32, u32, u32)> {
+    let rest = banner.split("version ").nth(1)?;
+    let word = rest
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    let mut parts = word.split('.').map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// The installed QEMU's version (asked once).
+pub fn version() -> Result<(u32, u32, u32)> {
+    static VERSION: std::sync::OnceLock<Option<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    let v = VERSION.get_or_init(|| {
+        let out = Command::new(QEMU).arg("--version").output().ok()?;
+        parse_version(&String::from_utf8_lossy(&out.stdout))
+    });
+    v.with_context(|| format!("cannot tell {QEMU}'s version (`{QEMU} --version`)"))
+}
+
+/// Refuses a QEMU older than [`MIN_QEMU`], saying which is installed.
+pub fn check_version() -> Result<()> {
+    let (major, minor, micro) = version()?;
+    if (major, minor) < MIN_QEMU {
+        bail!(
+            "{QEMU} is {major}.{minor}.{micro}; the tooling needs {}.{} or later (Debian 12's qemu-system-arm is 7.2)",
+            MIN_QEMU.0,
+            MIN_QEMU.1
+        );
+    }
+    Ok(())
+}
+
+/// QEMU's switch for one guest instruction per translation block:
+/// `-accel tcg,one-insn-per-tb=on` from 8.1, the deprecated `-singlestep`
+/// before.
+pub fn one_insn_per_tb(version: (u32, u32, u32)) -> Vec<String> {
+    if (version.0, version.1) >= (8, 1) {
+        vec!["-accel".into(), "tcg,one-insn-per-tb=on".into()]
+    } else {
+        vec!["-singlestep".into()]
+    }
+}
+
+/// Makes `cmd`'s process this one's alone: out of the terminal's process
+/// group, so that Ctrl-C reaches only the host side, which then shuts the
+/// firmware down and stops QEMU itself; and killed (SIGKILL) if the thread
+/// that started it dies, so that no QEMU outlives a host side that ended
+/// abruptly.
+pub fn owned_child(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe, touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// One QEMU run of an image.
 #[derive(Clone, Debug)]
 pub struct QemuRun {
@@ -128,7 +199,10 @@ impl QemuRun {
     pub fn run(&self, workspace_root: &Path, mut on_line: impl FnMut(&LogLine)) -> Result<Outcome> {
         let mut decoder = LogDecoder::from_elf(&self.elf, workspace_root)?;
         let started = Instant::now();
-        let mut child = Command::new(QEMU)
+        check_version()?;
+        let mut cmd = Command::new(QEMU);
+        owned_child(&mut cmd);
+        let mut child = cmd
             .args(self.args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -209,5 +283,32 @@ impl QemuRun {
             stderr,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_the_banner() {
+        let debian12 = "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)\nCopyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n";
+        assert_eq!(parse_version(debian12), Some((7, 2, 15)));
+        assert_eq!(
+            parse_version("QEMU emulator version 11.1.0 (Debian 1:11.1+ds-1~bpo13+1)"),
+            Some((11, 1, 0))
+        );
+        assert_eq!(parse_version("QEMU emulator version 8.1"), Some((8, 1, 0)));
+        assert_eq!(parse_version("not qemu"), None);
+    }
+
+    #[test]
+    fn one_insn_per_tb_follows_the_version() {
+        assert_eq!(one_insn_per_tb((7, 2, 15)), ["-singlestep"]);
+        assert_eq!(one_insn_per_tb((8, 0, 5)), ["-singlestep"]);
+        assert_eq!(
+            one_insn_per_tb((8, 1, 0)),
+            ["-accel", "tcg,one-insn-per-tb=on"]
+        );
     }
 }

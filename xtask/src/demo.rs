@@ -22,14 +22,22 @@ pub struct DemoArgs {
     pub tap: Option<String>,
     /// Capture every port (wire, PF, each VF) as pcap files here.
     pub pcap: Option<std::path::PathBuf>,
+    /// With `forever`: the control socket `cargo xtask ip` talks to.
+    pub control: std::path::PathBuf,
+    /// More QEMU arguments, passed through.
+    pub qemu_args: Vec<String>,
 }
 
 /// Bring-ups the demo tries while the VF reset times out (the firmware
 /// runs in real time under QEMU; see `VfDriver::bring_up_retrying`).
 pub const REAL_TIME_RESET_TRIES: u32 = 5;
 
-fn step(what: &str) {
+/// Announces the next step, unless Ctrl-C (or SIGTERM) came: then the
+/// steps end there and the firmware is shut down.
+fn step(what: &str) -> Result<()> {
+    crate::interrupt::check()?;
     eprintln!("==> {what}");
+    Ok(())
 }
 
 pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
@@ -58,7 +66,7 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
         "booting {} on QEMU ({}) with a shared-memory window",
         built.elf.display(),
         board.board.name
-    ));
+    ))?;
     let mut dev = CoSim::start(
         board,
         &built.elf,
@@ -74,9 +82,10 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
             } else {
                 args.timeout
             },
-            extra_args: Vec::new(),
+            extra_args: args.qemu_args.clone(),
         },
     )?;
+    eprintln!("    window: {}", dev.window_path().display());
     if let Some(dir) = &args.pcap {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         dev.wire_capture = Some(sim_tests::uplink::PcapCapture::create(
@@ -86,7 +95,16 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let result = drive(&mut dev, args);
     if let Err(e) = &result {
-        eprintln!("error: {e:#}");
+        let interrupted = e.downcast_ref::<crate::interrupt::Interrupted>().is_some();
+        if !interrupted {
+            eprintln!("error: {e:#}");
+        }
+        // After a shutdown the firmware exits by itself; otherwise (or if
+        // it does not within a few seconds) QEMU is stopped.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while dev.running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         if dev.running() {
             eprintln!("stopping QEMU");
             dev.stop();
@@ -101,11 +119,12 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
         started.elapsed()
     );
     let code = crate::image::report_ending(&outcome);
-    Ok(if result.is_ok() {
-        code
-    } else {
-        ExitCode::FAILURE
-    })
+    match result {
+        Ok(()) => Ok(code),
+        // Ctrl-C: the clean-up is done; main turns it into 130/143.
+        Err(e) if e.downcast_ref::<crate::interrupt::Interrupted>().is_some() => Err(e),
+        Err(_) => Ok(ExitCode::FAILURE),
+    }
 }
 
 /// "N runs: min, median, max" of some wall-clock times.
@@ -127,7 +146,7 @@ fn spread(times: &mut [Duration]) -> String {
 /// (more than 64 a second quarantines a VF).
 fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Result<()> {
     let vf_err = |e: sim_tests::drivers::vf::VfError| anyhow::anyhow!("control timing: {e}");
-    step("control-plane timings (VF 0, wall clock)");
+    step("control-plane timings (VF 0, wall clock)")?;
     // `runs` timings of `op`, each after `gap_us` of quiet.
     let mut timed = |runs: usize, gap_us: u64, op: &mut dyn FnMut(&mut CoSim) -> Result<()>| {
         let mut times = Vec::with_capacity(runs);
@@ -160,7 +179,7 @@ fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Resu
 }
 
 fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
-    step("PF driver: probe (config space, BAR0, firmware READY)");
+    step("PF driver: probe (config space, BAR0, firmware READY)")?;
     let probed = PfDriver::probe(dev);
     let mut pf = probed.map_err(|e| {
         if dev.running() {
@@ -169,10 +188,29 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
             anyhow::anyhow!("QEMU exited before the firmware could serve (its error follows)")
         }
     })?;
+    // Whatever happens from here (a failed check, Ctrl-C), the firmware
+    // is shut down at the end, so that it exits cleanly and logs why.
+    let result = administer_and_serve(dev, &mut pf, args);
+    if dev.running() {
+        if let Some(sig) = crate::interrupt::received() {
+            eprintln!(
+                "==> {}: shutting the firmware down",
+                crate::interrupt::name(sig)
+            );
+        } else {
+            eprintln!("==> PF driver: shutdown");
+        }
+        pf.shutdown(dev)
+            .map_err(|e| anyhow::anyhow!("shutdown: {e}"))?;
+    }
+    result
+}
+
+fn administer_and_serve(dev: &mut CoSim, pf: &mut PfDriver, args: &DemoArgs) -> Result<()> {
     step(&format!(
         "PF driver: sriov_numvfs = {} (TotalVFs {})",
         args.vfs, pf.total_vfs
-    ));
+    ))?;
     let t = Instant::now();
     pf.sriov_configure(dev, args.vfs)
         .map_err(|e| anyhow::anyhow!("enabling VFs: {e}"))?;
@@ -182,7 +220,7 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
 
     step(
         "PF driver: ip link set ... vf 0 mac, vf 1 vlan 100 qos 3, vf 2 trust on, vf 3 spoofchk off",
-    );
+    )?;
     let admin =
         |r: Result<(), sim_tests::drivers::pf::PfError>| r.map_err(|e| anyhow::anyhow!("{e}"));
     if args.vfs > 0 {
@@ -201,7 +239,7 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     step(&format!(
         "VF driver: bring up {} VFs the way ixgbevf does",
         args.vfs
-    ));
+    ))?;
     let mut vfs = Vec::new();
     for n in 0..args.vfs {
         let mut vf = VfDriver::new(pf.vf_rid(dev, n));
@@ -232,18 +270,18 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         );
         Ok(())
     } else {
-        traffic(dev, &mut pf, &vfs, args.pcap.as_deref())
+        traffic(dev, pf, &vfs, args.pcap.as_deref())
     };
 
     if let Some(vf) = vfs.first_mut() {
-        control_timing(dev, &mut pf, vf)?;
+        control_timing(dev, pf, vf)?;
     }
 
     let events = pf.events(dev);
     step(&format!(
         "PF driver: {} events from the firmware",
         events.len()
-    ));
+    ))?;
     for e in events.iter().take(12) {
         eprintln!("    {e}");
     }
@@ -258,24 +296,43 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         beat,
         pf.heartbeat(dev)
     );
-    step("ip -s link show (as the PF driver reads it from the firmware)");
-    print_table(dev, &mut pf, args.vfs)?;
+    step("ip -s link show (as the PF driver reads it from the firmware)")?;
+    print_table(dev, pf)?;
 
     if args.forever {
-        step("serving until Ctrl-C");
-        loop {
-            dev.delay_us(1_000_000);
-            if !dev.running() {
-                bail!("QEMU exited");
-            }
-        }
+        serve_forever(dev, pf, &args.control)?;
     }
-    step("PF driver: shutdown");
-    pf.shutdown(dev)
-        .map_err(|e| anyhow::anyhow!("shutdown: {e}"))?;
     checked
 }
 
+/// Serves until Ctrl-C (or SIGTERM): the firmware keeps running, and
+/// `cargo xtask ip ...` administers it through the control socket.
+fn serve_forever(dev: &mut CoSim, pf: &mut PfDriver, control: &std::path::Path) -> Result<()> {
+    let socket = crate::control::ControlSocket::bind(control)?;
+    step(&format!(
+        "serving until Ctrl-C; administer it from another shell: cargo xtask ip link set vf 0 trust on, cargo xtask ip -s link show (control socket {})",
+        socket.path().display()
+    ))?;
+    loop {
+        for _ in 0..50 {
+            dev.delay_us(20_000);
+            socket.serve_pending(|words| {
+                eprintln!("    ip {}", words.join(" "));
+                match sim_tests::drivers::iplink::parse(words) {
+                    Err(e) => (2, format!("ip: {e}\n")),
+                    Ok(cmd) => match sim_tests::drivers::iplink::run(pf, dev, &cmd) {
+                        Ok(out) => (0, out),
+                        Err(e) => (1, format!("ip: {e}\n")),
+                    },
+                }
+            });
+            crate::interrupt::check()?;
+        }
+        if !dev.running() {
+            bail!("QEMU exited");
+        }
+    }
+}
 /// Checks one delivery, prints it, and says whether it matched.
 fn expect(what: &str, got: usize, want: usize, failures: &mut Vec<String>) {
     let ok = got == want;
@@ -309,7 +366,7 @@ fn traffic(
         eprintln!("    (traffic needs at least 4 VFs; skipped)");
         return Ok(());
     }
-    step("drivers: set up queue pairs (82599 advanced descriptors in host memory)");
+    step("drivers: set up queue pairs (82599 advanced descriptors in host memory)")?;
     let queues = pf
         .info(dev)
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -347,7 +404,7 @@ fn traffic(
     // VF 1 has port VLAN 100: untagged frames are not for it.
     let untagged_takers = n - 1;
 
-    step("traffic");
+    step("traffic")?;
     for (i, mac) in macs.iter().enumerate() {
         dev.inject(
             &FrameSpec::new(*mac, peer)
@@ -508,35 +565,14 @@ fn traffic(
     Ok(())
 }
 
-/// Prints each VF the way `ip -s link show` does, plus drops by reason.
+/// Prints each VF the way `ip -s -s link show` does (the drops by
+/// reason last).
 pub fn print_table(
     dev: &mut impl sim_tests::transport::Transport,
     pf: &mut PfDriver,
-    vfs: u16,
 ) -> Result<()> {
-    use firmware::dataplane::DropReason;
-    for n in 0..vfs {
-        let info = pf.vf_info(dev, n).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let st = pf.vf_stats(dev, n).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let drops = pf.drops(dev, n).map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("    {info}");
-        println!(
-            "        RX: bytes {} packets {} mcast {} bcast {} dropped {}",
-            st.rx_bytes, st.rx_packets, st.rx_multicast, st.rx_broadcast, st.rx_dropped
-        );
-        println!(
-            "        TX: bytes {} packets {} dropped {}",
-            st.tx_bytes, st.tx_packets, st.tx_dropped
-        );
-        let by_reason: Vec<String> = DropReason::ALL
-            .iter()
-            .zip(drops.iter())
-            .filter(|(_, c)| **c != 0)
-            .map(|(r, c)| format!("{} {c}", r.name()))
-            .collect();
-        if !by_reason.is_empty() {
-            println!("        drops: {}", by_reason.join(", "));
-        }
-    }
+    use sim_tests::drivers::iplink;
+    let view = iplink::read(pf, dev).map_err(|e| anyhow::anyhow!("{e}"))?;
+    print!("{}", iplink::show_text(&view, 2));
     Ok(())
 }

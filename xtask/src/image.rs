@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode};
 #[derive(Args, Clone, Debug)]
 pub struct ImageArgs {
     /// Board name in board-configs/ or a path to a board TOML.
-    #[arg(long, default_value = board_config::DEFAULT_BOARD)]
+    #[arg(long, default_value = board_config::DEFAULT_BOARD, value_parser = crate::cli::BoardParser)]
     pub board: String,
     /// Optimised build.
     #[arg(long, conflicts_with = "debug")]

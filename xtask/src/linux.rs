@@ -84,6 +84,16 @@ struct VlanTermination {
     untagged: usize,
 }
 
+/// The VID of an 802.1Q-tagged frame; `None` for an untagged or short one.
+fn tagged_vid(f: &[u8]) -> Option<u16> {
+    match f {
+        [_, _, _, _, _, _, _, _, _, _, _, _, 0x81, 0x00, hi, lo, ..] => {
+            Some(u16::from(hi & 0x0f) << 8 | u16::from(*lo))
+        }
+        _ => None,
+    }
+}
+
 impl VlanTermination {
     fn pump(&mut self, dev: &mut CoSim) {
         let mut buf = vec![0u8; 9800];
@@ -95,8 +105,7 @@ impl VlanTermination {
             dev.inject(&tagged);
         }
         for f in dev.take_wire() {
-            let vid = u16::from(f[14] & 0x0f) << 8 | u16::from(f[15]);
-            if f.len() > 18 && f[12..14] == [0x81, 0x00] && vid == VID {
+            if tagged_vid(&f) == Some(VID) && f.len() > 18 {
                 self.tagged += 1;
                 let mut plain = f[..12].to_vec();
                 plain.extend_from_slice(&f[16..]);

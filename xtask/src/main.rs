@@ -3,9 +3,13 @@
 //! `cargo build`/`cargo test` stay host builds.
 
 mod bench;
+mod cli;
+mod control;
 mod demo;
+mod forever_check;
 mod fuzz;
 mod image;
+mod interrupt;
 mod linux;
 mod profile;
 mod setup;
@@ -65,6 +69,18 @@ enum Cmd {
         /// Kill QEMU after this many seconds (ignored with --forever).
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// With --forever: the control socket `cargo xtask ip` talks to
+        /// (default: <target>/run/control.sock).
+        #[arg(long, value_name = "PATH", requires = "forever")]
+        control: Option<PathBuf>,
+        /// Boot the image alone (no host side), halted, with QEMU's gdb
+        /// stub on this TCP port; prints the gdb-multiarch command.
+        #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234",
+              conflicts_with_all = ["scenario", "vm", "tap", "pcap", "forever"])]
+        gdb: Option<u16>,
+        /// More QEMU arguments, after `--` (e.g. `-- -d guest_errors`).
+        #[arg(last = true, value_name = "QEMU ARGS")]
+        qemu_args: Vec<String>,
         /// The main job with a Linux VM: its eth0 and eth1 are VFs of the
         /// image, driven by Linux's own ixgbevf (as `cargo xtask vm --qemu`).
         #[arg(long)]
@@ -101,9 +117,10 @@ enum Cmd {
         /// ratios against baselines from the same run).
         #[arg(long)]
         qemu: bool,
-        /// With --qemu: trace one full path (e.g. uplink-to-vf) and print
-        /// where its instructions go, by function and by source line.
-        #[arg(long, value_name = "PATH", requires = "qemu")]
+        /// With --qemu: trace one full path and print where its
+        /// instructions go, by function and by source line.
+        #[arg(long, value_name = "PATH", requires = "qemu",
+              value_parser = clap::builder::PossibleValuesParser::new(cli::PROFILE_PATHS))]
         profile: Option<String>,
         /// With --profile: rows per table.
         #[arg(long, default_value_t = 20)]
@@ -115,13 +132,41 @@ enum Cmd {
     /// static RAM per board (default: every board), from the release ELF.
     Size {
         /// Only this board.
-        #[arg(long)]
+        #[arg(long, value_parser = cli::BoardParser)]
         board: Option<String>,
+        /// One JSON object per board (bytes), for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
     /// List the boards in board-configs/.
-    Boards,
+    Boards {
+        /// A JSON array (name, description, TotalVFs, queue pairs, whether
+        /// it runs under QEMU), for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Administer a running `cargo xtask run --forever` in `ip`'s words:
+    /// `ip link set vf 3 mac 02:00:00:00:00:33 vlan 100 qos 3 proto 802.1ad
+    /// spoofchk on trust off state disable max_tx_rate 500 min_tx_rate 100`,
+    /// `ip -s link show`, `ip -j link show`.
+    Ip {
+        /// The run's control socket (default: <target>/run/control.sock).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// `ip`'s words: [-s] [-j] [-p] link set|show ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell), e.g.
+    /// `cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask`.
+    Completions { shell: clap_complete::Shell },
+    /// The runner `cargo run --target aarch64-unknown-none -p firmware-image`
+    /// uses (.cargo/config.toml): boots ELF on QEMU with ARGS as the
+    /// image's command line.
+    #[command(hide = true)]
+    Runner { elf: PathBuf, args: Vec<String> },
     /// Boot a Linux VM whose eth0 and eth1 are VFs of the firmware (Linux's
     /// own ixgbevf, over vfio-user); prepares a Debian 13 root on first use.
     Vm {
@@ -141,11 +186,12 @@ enum Cmd {
     },
 }
 
-fn sizes(board: Option<String>) -> Result<ExitCode> {
+fn sizes(board: Option<String>, json: bool) -> Result<ExitCode> {
     let boards = match board {
         Some(b) => vec![b],
         None => board_config::board_names(),
     };
+    let mut all = Vec::new();
     for name in boards {
         let built = image::build(&image::ImageArgs {
             board: name.clone(),
@@ -153,9 +199,48 @@ fn sizes(board: Option<String>) -> Result<ExitCode> {
             debug: false,
             log: "info".into(),
         })?;
-        size::print(&name, &size::of_elf(&built.elf)?);
+        let size = size::of_elf(&built.elf)?;
+        if json {
+            all.push(size::to_json(&built.board.config.board.name, &size));
+        } else {
+            size::print(&name, &size);
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(all));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask boards [--json]`.
+fn boards(json: bool) -> ExitCode {
+    let mut all = Vec::new();
+    for name in board_config::board_names() {
+        let loaded = board_config::resolve(&name).and_then(|p| board_config::load(&p));
+        match (loaded, json) {
+            (Ok(b), false) => println!("{name:<20} {}", b.config.board.description),
+            (Err(e), false) => println!("{name:<20} INVALID: {e}"),
+            (Ok(b), true) => {
+                let c = &b.config;
+                all.push(serde_json::json!({
+                    "name": name,
+                    "description": c.board.description,
+                    "total_vfs": c.capacities.total_vfs,
+                    "queue_pairs_per_vf": c.capacities.queue_pairs_per_vf,
+                    "qemu": c.qemu.is_some(),
+                    "co_simulation": c.shared_memory.is_some(),
+                    "valid": true,
+                }))
+            }
+            (Err(e), true) => all.push(serde_json::json!({
+                "name": name, "valid": false, "error": e.to_string(),
+            })),
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(all));
+    }
+    ExitCode::SUCCESS
 }
 
 fn bench(
@@ -245,6 +330,9 @@ fn main() -> ExitCode {
             pcap,
             timeout,
             vm,
+            control,
+            gdb,
+            qemu_args,
         } => match scenario {
             _ if vm => (|| {
                 setup::ensure_qemu()?;
@@ -257,7 +345,20 @@ fn main() -> ExitCode {
                 })
             })(),
             Some(path) => sim(&path, Some(image)),
-            None => run(&image, vfs, forever, append, timeout, tap, pcap),
+            None => run(
+                &image,
+                RunArgs {
+                    vfs,
+                    forever,
+                    append,
+                    timeout,
+                    tap,
+                    pcap,
+                    control,
+                    gdb,
+                    qemu_args,
+                },
+            ),
         },
         Cmd::Sim {
             scenario,
@@ -271,7 +372,7 @@ fn main() -> ExitCode {
             top,
             image,
         } => bench(qemu, profile, top, image),
-        Cmd::Size { board } => sizes(board),
+        Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
         Cmd::Vm {
             verbose,
@@ -279,6 +380,7 @@ fn main() -> ExitCode {
             serve,
             image,
         } => (|| {
+            interrupt::install()?;
             if serve {
                 return vm_run::serve_only(verbose).map(|_| ExitCode::SUCCESS);
             }
@@ -295,22 +397,32 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             })
         })(),
-        Cmd::Boards => {
-            for name in board_config::board_names() {
-                match board_config::resolve(&name).and_then(|p| board_config::load(&p)) {
-                    Ok(b) => println!("{name:<20} {}", b.config.board.description),
-                    Err(e) => println!("{name:<20} INVALID: {e}"),
-                }
-            }
+        Cmd::Boards { json } => Ok(boards(json)),
+        Cmd::Ip { socket, words } => {
+            control::client(&socket.unwrap_or_else(control::default_path), &words)
+                .map(|status| ExitCode::from(status.clamp(0, 255) as u8))
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Runner { elf, args } => runner(&elf, &args),
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<interrupt::Interrupted>() {
+            // Stopped by Ctrl-C or SIGTERM after the clean-up: the shell's
+            // status for it.
+            Some(interrupt::Interrupted(sig)) => {
+                eprintln!("{e}: cleaned up");
+                ExitCode::from(interrupt::exit_code(*sig) as u8)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -369,46 +481,107 @@ fn sim(path: &Path, qemu: Option<image::ImageArgs>) -> Result<ExitCode> {
     })
 }
 
-fn run(
-    args: &image::ImageArgs,
+struct RunArgs {
     vfs: u16,
     forever: bool,
     append: Option<String>,
     timeout: u64,
     tap: Option<String>,
     pcap: Option<PathBuf>,
-) -> Result<ExitCode> {
+    control: Option<PathBuf>,
+    gdb: Option<u16>,
+    qemu_args: Vec<String>,
+}
+
+fn run(args: &image::ImageArgs, r: RunArgs) -> Result<ExitCode> {
     let mut args = args.clone();
     // Runs are for watching the firmware work: optimised unless asked.
     args.release |= !args.debug;
     let built = image::build(&args)?;
     setup::ensure_qemu()?;
-    if append.is_none() {
+    interrupt::install()?;
+    if r.append.is_none() && r.gdb.is_none() {
         return demo::run(
             &built,
             &demo::DemoArgs {
-                vfs,
-                forever,
-                timeout: Duration::from_secs(timeout),
-                tap,
-                pcap,
+                vfs: r.vfs,
+                forever: r.forever,
+                timeout: Duration::from_secs(r.timeout),
+                tap: r.tap,
+                pcap: r.pcap,
+                control: r.control.unwrap_or_else(control::default_path),
+                qemu_args: r.qemu_args,
             },
         );
     }
     let mut run = sim_tests::qemu::QemuRun::for_board(&built.board.config, &built.elf)?;
-    run.append = match (forever, append) {
+    run.append = match (r.forever, r.append) {
         (true, Some(a)) => Some(format!("mode=serve {a}")),
         (true, None) => Some("mode=serve".into()),
         (false, a) => a,
     };
-    run.timeout = (!forever).then(|| Duration::from_secs(timeout));
+    run.timeout = (!r.forever && r.gdb.is_none()).then(|| Duration::from_secs(r.timeout));
+    if let Some(port) = r.gdb {
+        run.extra_args
+            .extend(["-S".into(), "-gdb".into(), format!("tcp::{port}")]);
+    }
+    run.extra_args.extend(r.qemu_args);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    run.stop = Some(std::sync::Arc::clone(&stop));
     eprintln!(
         "booting {} on {} ({} {}){}",
         built.elf.display(),
         built.board.config.board.name,
         sim_tests::qemu::QEMU,
         run.args().join(" "),
-        if forever { "; Ctrl-C to stop" } else { "" }
+        if r.forever || r.gdb.is_some() {
+            "; Ctrl-C to stop"
+        } else {
+            ""
+        }
+    );
+    if let Some(port) = r.gdb {
+        eprintln!(
+            "halted at the first instruction; in another shell:\n    gdb-multiarch {} -ex 'target remote localhost:{port}'",
+            built.elf.display()
+        );
+    }
+    // Ctrl-C stops QEMU (there is no host side to shut the firmware down).
+    let watcher = std::thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if interrupt::received().is_some() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    let outcome = run.run(&workspace_root(), |line| println!("{line}"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = watcher.join();
+    let outcome = outcome?;
+    interrupt::check()?;
+    Ok(image::report_ending(&outcome))
+}
+
+/// `cargo run --target aarch64-unknown-none -p firmware-image [-- ARGS]`:
+/// the ELF on QEMU for the board it was built for (FW_BOARD, else the
+/// default), ARGS as its command line; the exit status is the firmware's.
+fn runner(elf: &Path, args: &[String]) -> Result<ExitCode> {
+    setup::ensure_qemu()?;
+    let spec = std::env::var(board_config::BOARD_ENV)
+        .unwrap_or_else(|_| board_config::DEFAULT_BOARD.to_owned());
+    let board = board_config::load(&board_config::resolve(&spec)?)?;
+    let mut run = sim_tests::qemu::QemuRun::for_board(&board.config, elf)?;
+    run.append = (!args.is_empty()).then(|| args.join(" "));
+    eprintln!(
+        "booting {} on {} ({} {})",
+        elf.display(),
+        board.config.board.name,
+        sim_tests::qemu::QEMU,
+        run.args().join(" ")
     );
     let outcome = run.run(&workspace_root(), |line| println!("{line}"))?;
     Ok(image::report_ending(&outcome))

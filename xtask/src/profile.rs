@@ -171,14 +171,15 @@ pub fn run(built: &BuiltImage, path: &str, top: usize) -> Result<()> {
         "shift=0".into(),
         "-smp".into(),
         "1".into(),
-        // One instruction per translation block, blocks not chained: the
-        // exec log then has a line for every instruction executed.
-        "-singlestep".into(),
         "-d".into(),
         "exec,nochain".into(),
         "-D".into(),
         trace.display().to_string(),
     ];
+    // One instruction per translation block, blocks not chained: the exec
+    // log then has a line for every instruction executed.
+    run.extra_args
+        .extend(sim_tests::qemu::one_insn_per_tb(sim_tests::qemu::version()?));
     eprintln!("tracing {path} under QEMU (a few hundred MB of log, deleted after)");
     let outcome = run.run(&workspace_root(), |_| {})?;
     if outcome.ending != Ending::Exited(0) {

@@ -6,15 +6,27 @@ use std::process::Command;
 
 pub const TARGET: &str = "aarch64-unknown-none";
 
-fn toolchain() -> String {
-    // rust-toolchain.toml pins the channel; rustup exports it to cargo's
-    // children as RUSTUP_TOOLCHAIN.
-    std::env::var("RUSTUP_TOOLCHAIN").unwrap_or_else(|_| "1.95.0".into())
+/// The pinned toolchain: rustup exports it to cargo's children as
+/// RUSTUP_TOOLCHAIN; otherwise read from rust-toolchain.toml itself.
+fn toolchain() -> Result<String> {
+    if let Ok(t) = std::env::var("RUSTUP_TOOLCHAIN") {
+        return Ok(t);
+    }
+    let path = crate::workspace_root().join("rust-toolchain.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    pinned_channel(&text).with_context(|| format!("{}: no [toolchain] channel", path.display()))
+}
+
+/// `[toolchain] channel` of a rust-toolchain.toml.
+fn pinned_channel(text: &str) -> Option<String> {
+    let v: toml::Table = toml::from_str(text).ok()?;
+    Some(v.get("toolchain")?.get("channel")?.as_str()?.to_owned())
 }
 
 /// Adds the bare-metal target to the pinned toolchain if it is missing.
 pub fn ensure_target() -> Result<()> {
-    let toolchain = toolchain();
+    let toolchain = toolchain()?;
     let out = Command::new("rustup")
         .args(["target", "list", "--installed", "--toolchain", &toolchain])
         .output()
@@ -53,7 +65,8 @@ pub(crate) fn have_in(program: &str, paths: &std::ffi::OsStr) -> bool {
 /// Finds qemu-system-aarch64, installing it with apt-get when running as
 /// root on Debian/Ubuntu.
 pub fn ensure_qemu() -> Result<()> {
-    ensure_program(sim_tests::qemu::QEMU, "qemu-system-arm")
+    ensure_program(sim_tests::qemu::QEMU, "qemu-system-arm")?;
+    sim_tests::qemu::check_version()
 }
 
 /// Finds `ping` (the real-Linux traffic test), installing iputils-ping the
@@ -74,6 +87,7 @@ fn ensure_program(qemu: &str, package: &str) -> Result<()> {
         bail!("{qemu} not found: install it (Debian/Ubuntu: `sudo apt-get install -y {package}`)");
     }
     eprintln!("{qemu} not found: installing {package} with apt-get");
+    refuse_removals(&[package])?;
     for args in [
         &["update", "-qq"][..],
         // Never at the cost of a package the machine has (installing
@@ -93,4 +107,72 @@ fn ensure_program(qemu: &str, package: &str) -> Result<()> {
         bail!("{qemu} still not found after installing {package}");
     }
     Ok(())
+}
+
+/// What `apt-get install PACKAGES` would remove, asked of apt-get's
+/// simulation (its `Remv` lines).
+pub fn apt_removals(packages: &[&str]) -> Result<Vec<String>> {
+    let out = Command::new("apt-get")
+        .args(["install", "-s", "-y", "-q"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .context("running apt-get install -s")?;
+    Ok(removed_by(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The packages of an `apt-get -s` transcript's `Remv` lines.
+fn removed_by(simulation: &str) -> Vec<String> {
+    simulation
+        .lines()
+        .filter_map(|l| l.strip_prefix("Remv "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Stops, naming them, when installing `packages` would remove any of the
+/// machine's packages (apt-get's `--no-remove` then only says that it
+/// would). Never at the cost of a package the machine has.
+pub fn refuse_removals(packages: &[&str]) -> Result<()> {
+    let removed = apt_removals(packages)?;
+    if !removed.is_empty() {
+        bail!(
+            "installing {} would remove {} from this machine: not done. Install it yourself if that is what you want, or free the conflict.",
+            packages.join(" "),
+            removed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removals_are_read_from_the_simulation() {
+        let sim = "Reading package lists...\n\
+                   Remv qemu-utils [1:10.0.2+ds-1~bpo12+1]\n\
+                   Inst qemu-system-arm (1:7.2+dfsg-7+deb12u7 Debian:12.8/stable [amd64])\n\
+                   Remv qemu-block-extra [1:10.0.2+ds-1~bpo12+1]\n\
+                   Conf qemu-system-arm (1:7.2+dfsg-7+deb12u7 Debian:12.8/stable [amd64])\n";
+        assert_eq!(removed_by(sim), ["qemu-utils", "qemu-block-extra"]);
+        assert!(
+            removed_by("Inst tshark (4.0.17-0+deb12u1 Debian:12.8/stable [amd64])\n").is_empty()
+        );
+    }
+
+    #[test]
+    fn the_channel_is_read_from_the_toolchain_file() {
+        let text =
+            std::fs::read_to_string(crate::workspace_root().join("rust-toolchain.toml")).unwrap();
+        let channel = pinned_channel(&text).unwrap();
+        assert!(channel.starts_with("1."), "{channel}");
+        assert_eq!(
+            pinned_channel("[toolchain]\nchannel = \"1.2.3\"\n").as_deref(),
+            Some("1.2.3")
+        );
+        assert_eq!(pinned_channel("[other]\n"), None);
+    }
 }

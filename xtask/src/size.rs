@@ -60,3 +60,17 @@ pub fn print(board: &str, s: &ImageSize) {
         kib(s.static_ram)
     );
 }
+
+/// The sizes as one JSON object (bytes).
+pub fn to_json(board: &str, s: &ImageSize) -> serde_json::Value {
+    serde_json::json!({
+        "board": board,
+        "text": s.text,
+        "rodata": s.rodata,
+        "data": s.data,
+        "bss": s.bss,
+        "stacks": s.stacks,
+        "page_tables": s.page_tables,
+        "static_ram": s.static_ram,
+    })
+}

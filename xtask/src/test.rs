@@ -489,6 +489,11 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
         },
     );
 
+    s.check(
+        "cargo xtask run --forever: administered with cargo xtask ip, then SIGINT cleans up",
+        crate::forever_check::sigint_cleans_up,
+    );
+
     let dir = workspace_root().join("sim-tests/scenarios");
     let files = scenario_files(&dir);
     for f in files {

@@ -181,6 +181,9 @@ fn host_tools() -> Result<Result<(), Unavailable>> {
         let why = format!("{list} missing and no apt-get to install it");
         return Ok(Err(Unavailable(why)));
     }
+    if let Err(e) = crate::setup::refuse_removals(&missing) {
+        return Ok(Err(Unavailable(format!("{e:#}"))));
+    }
     let mut update = Command::new("apt-get");
     update.args(["update", "-q"]);
     // A partly failing update can still leave the needed lists: go on.

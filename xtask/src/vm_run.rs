@@ -309,7 +309,7 @@ pub fn run(
 /// reads it from the firmware.
 fn vf_table(dev: &mut impl Transport, pf: &mut PfDriver) {
     println!("==> ip -s link show (as the PF driver reads it from the firmware)");
-    if let Err(e) = crate::demo::print_table(dev, pf, 2) {
+    if let Err(e) = crate::demo::print_table(dev, pf) {
         println!("    {e:#}");
     }
 }
@@ -331,6 +331,7 @@ fn drive<D: WithModel>(
 ) -> Report {
     let sockets = served.server.socket_paths();
     let mut qemu = vm::qemu_command(assets, initramfs, "quiet panic=-1", 512, &sockets);
+    sim_tests::qemu::owned_child(&mut qemu);
     qemu.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -366,6 +367,7 @@ fn drive<D: WithModel>(
             if started.elapsed() > LIMIT {
                 bail!("the VM did not finish within {} s", LIMIT.as_secs());
             }
+            crate::interrupt::check()?;
         }
     })();
     report.elapsed = started.elapsed();
@@ -652,12 +654,6 @@ fn host_checks<D: WithModel>(report: &mut Report, served: &mut Served<D>, pf: &m
     }
 }
 
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
 /// `cargo xtask vm --serve`: two VFs of the in-process firmware on
 /// vfio-user sockets for a VMM of your own, the uplink on the far end's
 /// TAP, until Ctrl-C; then the per-VF table.
@@ -690,13 +686,8 @@ pub fn serve_only(verbose: bool) -> Result<bool> {
             );
         }
         println!("      ...   (Ctrl-C here to stop)");
-        // SAFETY: installs a handler that only stores to an atomic.
-        unsafe {
-            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        }
         let mut buf = vec![0u8; 10_000];
-        while !STOP.load(std::sync::atomic::Ordering::Relaxed) {
+        while crate::interrupt::received().is_none() {
             served.pump(Duration::from_micros(100))?;
             bridge(&mut tap, &mut served.dev, &mut buf);
         }

@@ -1,0 +1,224 @@
+//! The `cargo xtask test` check of `cargo xtask run --forever` as a user
+//! has it: administered from another process over the control socket
+//! (`cargo xtask ip`), then stopped with SIGINT, after which the firmware
+//! must have shut down cleanly, the captures be complete, the window file
+//! and the socket be gone, and the exit status be 130.
+
+use anyhow::{Context, Result, bail, ensure};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long the run may take to reach "serving until Ctrl-C".
+const TO_SERVING: Duration = Duration::from_secs(240);
+
+pub fn sigint_cleans_up() -> Result<String> {
+    sigint_cleans_up_with(&std::env::current_exe()?)
+}
+
+/// The same with the xtask binary at `exe`.
+pub fn sigint_cleans_up_with(exe: &std::path::Path) -> Result<String> {
+    let scratch = crate::target_dir().join("xtask-tmp").join("forever");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let socket = scratch.join("control.sock");
+    let caps = scratch.join("caps");
+    let mut child = Command::new(exe)
+        .args(["run", "--forever", "--vfs", "4", "--control"])
+        .arg(&socket)
+        .arg("--pcap")
+        .arg(&caps)
+        .current_dir(crate::workspace_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting cargo xtask run --forever")?;
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    for (is_err, pipe) in [
+        (
+            false,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ),
+        (
+            true,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        ),
+    ] {
+        let tx = tx.clone();
+        let pipe = pipe.expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(|l| l.ok()) {
+                let _ = tx.send((is_err, line));
+            }
+        });
+    }
+    drop(tx);
+    let mut seen = Seen {
+        rx,
+        out: String::new(),
+        err: String::new(),
+    };
+    let result = (|| -> Result<String> {
+        if !seen.until(TO_SERVING, |l| l.contains("serving until Ctrl-C")) {
+            bail!("the run did not reach \"serving until Ctrl-C\"");
+        }
+        let window = seen
+            .err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("window: "))
+            .map(std::path::PathBuf::from)
+            .context("the run did not say where its window file is")?;
+        ensure!(
+            window.exists(),
+            "{} missing while serving",
+            window.display()
+        );
+
+        // Another process administers it, in ip's words.
+        let ip = |words: &[&str]| {
+            Command::new(exe)
+                .arg("ip")
+                .arg("--socket")
+                .arg(&socket)
+                .args(words)
+                .output()
+        };
+        let set = ip(&[
+            "link", "set", "vf", "3", "trust", "on", "vlan", "42", "qos", "2",
+        ])?;
+        ensure!(
+            set.status.success(),
+            "ip link set: {}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+        let show = ip(&["-s", "link", "show"])?;
+        let shown = String::from_utf8_lossy(&show.stdout).into_owned();
+        let vf3 = shown
+            .lines()
+            .find(|l| l.trim_start().starts_with("vf 3 "))
+            .with_context(|| format!("no vf 3 in ip -s link show:\n{shown}"))?;
+        ensure!(
+            vf3.contains(", vlan 42, qos 2,") && vf3.contains("trust on"),
+            "vf 3 after the set: {vf3}"
+        );
+        let bad = ip(&["link", "set", "vf", "3", "trust", "maybe"])?;
+        ensure!(
+            bad.status.code() == Some(2) && String::from_utf8_lossy(&bad.stderr).contains("maybe"),
+            "a bad word: exit {:?}, {}",
+            bad.status.code(),
+            String::from_utf8_lossy(&bad.stderr)
+        );
+
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            if Instant::now() > deadline {
+                bail!("still running 30 s after SIGINT");
+            }
+            seen.until(Duration::from_millis(100), |_| false);
+        };
+        seen.until(Duration::from_millis(500), |_| false);
+        ensure!(
+            status.code() == Some(130),
+            "exit status {:?} after SIGINT (130 expected)",
+            status.code()
+        );
+        for (what, text, log) in [
+            (
+                "the host side",
+                &seen.err,
+                "SIGINT: shutting the firmware down",
+            ),
+            ("the firmware", &seen.out, "admin: shutdown requested"),
+            ("the host side", &seen.err, "firmware exited cleanly (0)"),
+        ] {
+            ensure!(text.contains(log), "{what} never said {log:?}");
+        }
+        ensure!(!window.exists(), "{} left behind", window.display());
+        ensure!(!socket.exists(), "{} left behind", socket.display());
+        let frames = crate::forever_check::captured_frames(&caps)?;
+        Ok(format!(
+            "ip set and show over the socket; SIGINT: exit 130, clean firmware exit, window and socket removed, {frames} frames captured"
+        ))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result.map_err(|e| anyhow::anyhow!("{e:#}\n--- stderr\n{}\n--- stdout\n{}", seen.err, seen.out))
+}
+
+/// The run's output lines as they arrive, kept.
+struct Seen {
+    rx: mpsc::Receiver<(bool, String)>,
+    out: String,
+    err: String,
+}
+
+impl Seen {
+    /// Takes lines for up to `wait`, until one satisfies `hit` (true) or
+    /// the time is up or both pipes closed (false).
+    fn until(&mut self, wait: Duration, hit: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok((is_err, line)) => {
+                    let buf = if is_err { &mut self.err } else { &mut self.out };
+                    buf.push_str(&line);
+                    buf.push('\n');
+                    if hit(&line) {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Frames in the run's captures, each file read to its end (a capture cut
+/// short, its buffered tail lost, is an error).
+pub fn captured_frames(dir: &std::path::Path) -> Result<usize> {
+    let mut frames = 0;
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&path)?)
+            .with_context(|| format!("{}: not a pcap file", path.display()))?;
+        while let Some(p) = reader.next_packet() {
+            p.with_context(|| format!("{}: cut short", path.display()))?;
+            frames += 1;
+        }
+        files += 1;
+    }
+    ensure!(
+        files > 0 && frames > 0,
+        "no frames captured in {}",
+        dir.display()
+    );
+    Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The check alone (it boots QEMU; run with `cargo test -p xtask --
+    /// --ignored forever` after `cargo build -p xtask`).
+    #[test]
+    #[ignore]
+    fn forever_then_sigint() {
+        let exe = std::env::var_os("XTASK_EXE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| crate::target_dir().join("debug/xtask"));
+        println!("{}", super::sigint_cleans_up_with(&exe).unwrap());
+    }
+}
