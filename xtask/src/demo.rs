@@ -514,7 +514,7 @@ pub fn print_table(
     pf: &mut PfDriver,
     vfs: u16,
 ) -> Result<()> {
-    use firmware::dataplane::DropReason;
+    use firmware::drops::DropReason;
     for n in 0..vfs {
         let info = pf.vf_info(dev, n).map_err(|e| anyhow::anyhow!("{e}"))?;
         let st = pf.vf_stats(dev, n).map_err(|e| anyhow::anyhow!("{e}"))?;

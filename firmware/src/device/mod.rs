@@ -8,14 +8,14 @@
 
 mod dataplane;
 
-pub use dataplane::{FunctionDp, QueueFault, QueueState, Scratch};
+pub use dataplane::{FunctionDp, QueueState, Scratch};
 
 use crate::admin::{self, BridgeMode, Opcode, Status};
 use crate::classifier::Classifier;
-use crate::dataplane::{DropReason, PortCounters};
+use crate::drops::{DropReason, PortCounters};
 use crate::events::{Event, NO_VF, QuarantineReason, ResetCause};
 use crate::mac::Mac;
-use crate::mailbox::{self, Context, RSS_KEY_BYTES, Reply};
+use crate::mailbox::{self, Context, Reply};
 use crate::pools::Pools;
 use crate::vf::{self, AdminConfig, LinkState, PortVlan, Vf, VlanProto};
 use core::sync::atomic::{Ordering, fence};
@@ -64,14 +64,6 @@ impl Capacities {
         }
     }
 }
-
-/// The default RSS key (the widely used Toeplitz key from Microsoft's RSS
-/// specification), until the PF sets another.
-pub const DEFAULT_RSS_KEY: [u8; RSS_KEY_BYTES] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
-    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
-    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-];
 
 /// Device-wide counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

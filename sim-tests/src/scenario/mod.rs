@@ -880,7 +880,7 @@ impl<'h, H: Harness> Runner<'h, H> {
                         .and_then(|n| n.parse().ok())
                         .with_context(|| format!("port {p:?}: vfN, pf or uplink"))?,
                 };
-                let r = firmware::dataplane::DropReason::ALL
+                let r = firmware::drops::DropReason::ALL
                     .into_iter()
                     .find(|r| r.name() == reason)
                     .with_context(|| format!("unknown drop reason {reason:?}"))?;
