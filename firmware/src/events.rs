@@ -3,7 +3,7 @@
 //! On the wire an event is four words: kind, VF (0-based; 0xffff when the
 //! event is not about one VF), and two words of detail.
 
-use crate::device::QueueFault;
+use crate::drops::QueueFault;
 use crate::mac::Mac;
 use crate::mailbox::Refusal;
 use crate::pools::PoolKind;

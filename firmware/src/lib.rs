@@ -15,9 +15,9 @@
 pub mod admin;
 pub mod boot;
 pub mod classifier;
-pub mod dataplane;
 pub mod device;
 pub mod dma_engine;
+pub mod drops;
 pub mod events;
 pub mod frame;
 pub mod mac;

@@ -55,9 +55,17 @@ pub struct Toeplitz {
     bytes: [[u32; 256]; BYTE_TABLES],
 }
 
-/// The tables for the default key (`device::DEFAULT_RSS_KEY`), in
-/// read-only memory: the key is device-wide and nothing changes it.
-pub static DEFAULT: Toeplitz = Toeplitz::new(&crate::device::DEFAULT_RSS_KEY);
+/// The default RSS key (the widely used Toeplitz key from Microsoft's RSS
+/// specification), until the PF sets another.
+pub const DEFAULT_RSS_KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
+
+/// The tables for the default key ([`DEFAULT_RSS_KEY`]), in read-only
+/// memory: the key is device-wide and nothing changes it.
+pub static DEFAULT: Toeplitz = Toeplitz::new(&DEFAULT_RSS_KEY);
 
 impl Toeplitz {
     pub const fn new(key: &[u8; 40]) -> Toeplitz {
@@ -225,7 +233,6 @@ pub fn packet_type(l3: &L3) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::DEFAULT_RSS_KEY;
 
     fn v4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, tcp: bool) -> L3 {
         L3::V4 {

@@ -7,7 +7,7 @@ use crate::drivers::vf::VfDriver;
 use crate::model::{PF_RID, pfreg};
 use crate::sim::Sim;
 use crate::transport::Transport;
-use firmware::dataplane::DropReason;
+use firmware::drops::DropReason;
 use firmware::mac::Mac;
 
 pub const PF_MAC: Mac = Mac([0x02, 0xf0, 0, 0, 0, 1]);

@@ -5,7 +5,7 @@
 //! DPDK's ixgbevf PMD takes (cited), not only the paths our own drivers
 //! take.
 
-use firmware::dataplane::DropReason;
+use firmware::drops::DropReason;
 use firmware::mac::Mac;
 use firmware::vf::LinkState;
 use hal::ixgbe::vfreg::*;

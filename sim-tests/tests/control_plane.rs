@@ -222,7 +222,7 @@ fn rss_queries_need_query_rss_and_api_1_2() {
         "spread evenly"
     );
     let key = vf.get_rss_key(&mut sim).unwrap();
-    assert_eq!(key, firmware::device::DEFAULT_RSS_KEY);
+    assert_eq!(key, firmware::rss::DEFAULT_RSS_KEY);
 }
 
 #[test]

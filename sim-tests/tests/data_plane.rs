@@ -2,7 +2,7 @@
 //! Tx rings, switched by the firmware, seen through the drivers' rings.
 
 use firmware::admin::{self, BridgeMode};
-use firmware::dataplane::DropReason;
+use firmware::drops::DropReason;
 use firmware::mac::Mac;
 use firmware::vf::{LinkState, VlanProto};
 use hal::ixgbe::desc::*;

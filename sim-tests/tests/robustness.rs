@@ -2,7 +2,7 @@
 //! is told and can release it, and everyone else keeps working — measured
 //! by their delivered frames. Every port's books balance throughout.
 
-use firmware::dataplane::DropReason;
+use firmware::drops::DropReason;
 use firmware::mac::Mac;
 use firmware::vf::VlanProto;
 use hal::ixgbe::mbx;

@@ -437,7 +437,7 @@ fn hostile_and_broken_vmms_get_errors_and_the_other_vfs_keep_working() {
             s.dev
                 .device
                 .port_counters(1)
-                .map(|c| c.drops[firmware::dataplane::DropReason::DmaFault as usize])
+                .map(|c| c.drops[firmware::drops::DropReason::DmaFault as usize])
         });
         f.filter(|n| *n > 0)
     });

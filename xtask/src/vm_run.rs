@@ -10,7 +10,7 @@ use crate::image::BuiltImage;
 use crate::linux::ip;
 use crate::vm::{self, Unavailable, VmAssets};
 use anyhow::{Context, Result, bail};
-use firmware::dataplane::DropReason;
+use firmware::drops::DropReason;
 use firmware::mac::Mac;
 use firmware::vf::LinkState;
 use sim_tests::cosim::{CoSim, CoSimOptions, Wire};

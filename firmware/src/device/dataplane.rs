@@ -11,7 +11,7 @@
 
 use super::Device;
 use crate::classifier::{Owner, PoolSet};
-use crate::dataplane::{DropReason, PortCounters};
+use crate::drops::{DropReason, PortCounters, QueueFault};
 use crate::events::{Event, NO_VF};
 use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
 use crate::rss;
@@ -133,17 +133,6 @@ impl Window {
     fn contains(&self, addr: u64, len: u64) -> bool {
         addr >= self.start && len <= self.size && addr - self.start <= self.size - len
     }
-}
-
-/// Why a queue stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum QueueFault {
-    DmaOutsideWindow = 1,
-    TailBeyondRing = 2,
-    BadRingLength = 3,
-    /// The head the driver wrote (RDH/TDH) is beyond the ring.
-    HeadBeyondRing = 4,
 }
 
 /// A frame on its way to its destinations (in scratch A), with what RSS

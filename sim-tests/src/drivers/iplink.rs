@@ -272,7 +272,7 @@ pub struct PfView {
 
 /// Reads every enabled VF's configuration, counters and drops.
 pub fn read(pf: &mut PfDriver, t: &mut impl Transport) -> Result<PfView, PfError> {
-    use firmware::dataplane::DropReason;
+    use firmware::drops::DropReason;
     let info = pf.info(t)?;
     let mut vfs = Vec::new();
     for n in 0..info.vfs_enabled as u16 {

@@ -47,6 +47,11 @@ pub enum PfCommand {
     SetBridgeMode {
         mode: BridgeModeArg,
     },
+    /// The step's VF set in `ip link set DEV vf N`'s words (`set = "mac
+    /// 02:00:00:00:00:33 vlan 100 qos 3 proto 802.1ad spoofchk on"`).
+    IpLinkSet {
+        set: String,
+    },
     PingVfs {},
     ResetVfConfig {},
     ReleaseVf {},
@@ -147,8 +152,22 @@ fn typed<T: DeserializeOwned>(
 
 impl PfCommand {
     pub fn parse(command: &str, args: &BTreeMap<String, toml::Value>) -> Result<PfCommand> {
-        typed("command", command, args).with_context(|| format!("pf command {command:?}"))
+        let cmd: PfCommand =
+            typed("command", command, args).with_context(|| format!("pf command {command:?}"))?;
+        if let PfCommand::IpLinkSet { set } = &cmd {
+            ip_link_settings(set).with_context(|| format!("pf command {command:?}"))?;
+        }
+        Ok(cmd)
     }
+}
+
+/// The settings of an `ip_link_set` step's words (the VF is the step's).
+pub fn ip_link_settings(words: &str) -> Result<crate::drivers::iplink::VfSettings> {
+    let mut all = vec!["vf", "0"];
+    all.extend(words.split_whitespace());
+    crate::drivers::iplink::parse_set(&all)
+        .map(|(_, s)| s)
+        .map_err(|e| anyhow::anyhow!("set = {words:?}: {e}"))
 }
 
 /// A `vf` step's operation, and the newest mailbox API its driver may
@@ -225,6 +244,12 @@ mod tests {
             PfCommand::parse("set_vf_trust", &args("")).unwrap_err()
         );
         assert!(e.contains("missing field `on`"), "{e}");
+        let e = format!(
+            "{:#}",
+            PfCommand::parse("ip_link_set", &args("set = \"trust maybe\"")).unwrap_err()
+        );
+        assert!(e.contains("ip_link_set") && e.contains("\"maybe\""), "{e}");
+        assert!(PfCommand::parse("ip_link_set", &args("set = \"trust on vlan 5\"")).is_ok());
         let call = VfCall::parse("bring_up", &args("max_api = \"1.3\"")).unwrap();
         assert_eq!(call.max_api.as_deref(), Some("1.3"));
         assert!(VfCall::parse("bring_up", &args("extra = 1")).is_err());

@@ -1,4 +1,4 @@
-//! Data-path types: why frames are dropped, and the counters every port
+//! Why frames are dropped and queues stop, and the counters every port
 //! keeps. Every frame a port takes in is delivered or dropped under exactly
 //! one reason.
 
@@ -89,6 +89,17 @@ impl DropReason {
             Self::Quarantined => "quarantined",
         }
     }
+}
+
+/// Why a queue stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum QueueFault {
+    DmaOutsideWindow = 1,
+    TailBeyondRing = 2,
+    BadRingLength = 3,
+    /// The head the driver wrote (RDH/TDH) is beyond the ring.
+    HeadBeyondRing = 4,
 }
 
 /// A port's counters: what `ip -s link` shows, plus drops by reason.
