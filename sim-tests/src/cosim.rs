@@ -56,6 +56,9 @@ impl CoSimOptions {
     }
 }
 
+/// QEMU's id of the uplink's virtio-net (what `set_link` names).
+pub const UPLINK_NIC: &str = "uplink0";
+
 /// A running co-simulation.
 pub struct CoSim {
     pub model: Model,
@@ -68,6 +71,8 @@ pub struct CoSim {
     /// This process's end of the wire, and QEMU's address.
     udp: Option<(std::net::UdpSocket, std::net::SocketAddr)>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    qmp_path: PathBuf,
+    qmp: Option<crate::qmp::Qmp>,
     /// Records every frame on the wire (what this process sends in and
     /// receives from the firmware's uplink).
     pub wire_capture: Option<crate::uplink::PcapCapture>,
@@ -95,6 +100,7 @@ impl CoSim {
             std::env::temp_dir()
         };
         let path = dir.join(format!("sriov-fw-{}-{}", std::process::id(), unique()));
+        let qmp_path = path.with_extension("qmp");
         let window = Rc::new(Window::create_shared(&path, shm.size as usize)?);
         let memory = HostMemory::in_window(Rc::clone(&window), total_vfs).with_context(|| {
             format!(
@@ -117,6 +123,9 @@ impl CoSim {
             ),
             "-device".into(),
             "ivshmem-plain,memdev=hostmem".into(),
+            // The uplink's carrier is toggled through QMP (`set_link`).
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", qmp_path.display()),
         ];
         let mut udp = None;
         match &opts.wire {
@@ -131,7 +140,7 @@ impl CoSim {
                     .port();
                 run.extra_args.extend([
                     "-device".into(),
-                    "virtio-net-device,netdev=n0".into(),
+                    format!("virtio-net-device,netdev=n0,id={UPLINK_NIC}"),
                     "-netdev".into(),
                     format!(
                         "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={qemu_port},\
@@ -145,7 +154,7 @@ impl CoSim {
             }
             Wire::Tap(name) => run.extra_args.extend([
                 "-device".into(),
-                "virtio-net-device,netdev=n0".into(),
+                format!("virtio-net-device,netdev=n0,id={UPLINK_NIC}"),
                 "-netdev".into(),
                 format!("tap,id=n0,ifname={name},script=no,downscript=no"),
             ]),
@@ -175,6 +184,8 @@ impl CoSim {
             stalled: false,
             udp,
             stop,
+            qmp_path,
+            qmp: None,
             wire_capture: None,
         })
     }
@@ -182,6 +193,21 @@ impl CoSim {
     /// The shared file behind the window (removed when this is dropped).
     pub fn window_path(&self) -> &Path {
         &self.shm
+    }
+
+    /// Sets the uplink's carrier as the firmware's virtio-net sees it
+    /// (QMP `set_link`); the firmware notices on its next poll.
+    pub fn set_uplink_link(&mut self, up: bool) -> Result<()> {
+        if self.qmp.is_none() {
+            self.qmp = Some(crate::qmp::Qmp::connect(
+                &self.qmp_path,
+                Duration::from_secs(5),
+            )?);
+        }
+        self.qmp
+            .as_mut()
+            .expect("connected above")
+            .set_link(UPLINK_NIC, up)
     }
 
     /// Whether QEMU is still running.
@@ -267,6 +293,7 @@ fn unique() -> u32 {
 impl Drop for CoSim {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.shm);
+        let _ = std::fs::remove_file(&self.qmp_path);
     }
 }
 
@@ -331,10 +358,12 @@ impl crate::scenario::Harness for CoSim {
         true
     }
 
-    fn set_uplink(&mut self, _up: bool) {
-        // QEMU's netdev link is not under our control here; scenarios that
-        // flip the uplink run in-process only (`backends`).
-        eprintln!("co-simulation: the uplink's link cannot be changed; step ignored");
+    fn set_uplink(&mut self, up: bool) {
+        match self.set_uplink_link(up) {
+            // The firmware polls the carrier; give it a moment.
+            Ok(()) => self.delay_us(5_000),
+            Err(e) => eprintln!("co-simulation: setting the uplink's link failed: {e:#}"),
+        }
     }
 
     fn inject(&mut self, frame: &[u8]) {

@@ -25,6 +25,7 @@ pub mod hostmem;
 pub mod lab;
 pub mod model;
 pub mod qemu;
+pub mod qmp;
 pub mod scenario;
 pub mod sim;
 pub mod tap;

@@ -86,7 +86,23 @@ pub struct VirtioUplink {
     pub mac: [u8; 6],
     pub rx_errors: u32,
     pub tx_errors: u32,
+    /// The device's `status` config field (VIRTIO_NET_F_STATUS, which
+    /// virtio-drivers negotiates but does not expose); `None` when the
+    /// device does not offer it, and then the link counts as up.
+    status: Option<*const u16>,
 }
+
+/// virtio-mmio DeviceFeatures and DeviceFeaturesSel.
+const DEVICE_FEATURES: usize = 0x10;
+const DEVICE_FEATURES_SEL: usize = 0x14;
+/// VIRTIO_NET_F_STATUS, in feature word 0.
+const F_STATUS: u32 = 1 << 16;
+
+/// Where a virtio-mmio transport's device config starts.
+const CONFIG: usize = 0x100;
+/// virtio-net config: `status` follows the 6-byte MAC.
+const CONFIG_STATUS: usize = 6;
+const STATUS_LINK_UP: u16 = 1;
 
 impl VirtioUplink {
     /// Finds the first virtio-net transport and posts every receive buffer.
@@ -106,6 +122,12 @@ impl VirtioUplink {
                 magic == MAGIC && id == DEVICE_NET
             })
             .ok_or(UplinkError::NotFound)?;
+        // SAFETY: the transport's registers, before anyone drives it (the
+        // driver selects its own feature word during initialisation).
+        let offers_status = unsafe {
+            ((slot + DEVICE_FEATURES_SEL) as *mut u32).write_volatile(0);
+            ((slot + DEVICE_FEATURES) as *const u32).read_volatile() & F_STATUS != 0
+        };
         // SAFETY: a virtio-mmio header with its config space, SLOT bytes,
         // used only by this driver.
         let transport = unsafe {
@@ -132,6 +154,7 @@ impl VirtioUplink {
             mac,
             rx_errors: 0,
             tx_errors: 0,
+            status: offers_status.then_some((slot + CONFIG + CONFIG_STATUS) as *const u16),
         })
     }
 }
@@ -175,6 +198,10 @@ impl Uplink for VirtioUplink {
     }
 
     fn link_up(&self) -> bool {
-        true
+        match self.status {
+            // SAFETY: the transport's config space (device memory), read only.
+            Some(status) => unsafe { status.read_volatile() & STATUS_LINK_UP != 0 },
+            None => true,
+        }
     }
 }
