@@ -7,6 +7,7 @@ use crate::workspace_root;
 use anyhow::{Context, Result, bail};
 use firmware::mac::Mac;
 use firmware::vf::VlanProto;
+use sim_tests::capture::Capture;
 use sim_tests::cosim::{CoSim, CoSimOptions};
 use sim_tests::drivers::pf::PfDriver;
 use sim_tests::drivers::vf::VfDriver;
@@ -20,7 +21,7 @@ pub struct DemoArgs {
     pub timeout: Duration,
     /// Put the uplink on this TAP device instead of the UDP wire.
     pub tap: Option<String>,
-    /// Capture every port (wire, PF, each VF) as pcap files here.
+    /// Capture every port (wire, PF, each VF) into this pcapng file.
     pub pcap: Option<std::path::PathBuf>,
 }
 
@@ -54,6 +55,9 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
             );
         }
     }
+    if let Some(path) = &args.pcap {
+        check_capture_path(path)?;
+    }
     step(&format!(
         "booting {} on QEMU ({}) with a shared-memory window",
         built.elf.display(),
@@ -77,14 +81,17 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
             extra_args: Vec::new(),
         },
     )?;
-    if let Some(dir) = &args.pcap {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        dev.wire_capture = Some(sim_tests::uplink::PcapCapture::create(
-            &dir.join("wire.pcap"),
-        )?);
-    }
     let started = Instant::now();
-    let result = drive(&mut dev, args);
+    // The capture lives here: every way out of this function flushes it.
+    let capture = args
+        .pcap
+        .as_deref()
+        .map(|path| start_capture(&mut dev, path))
+        .transpose();
+    let result = match &capture {
+        Ok(c) => drive(&mut dev, args, c.as_ref()),
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
     if let Err(e) = &result {
         eprintln!("error: {e:#}");
         if dev.running() {
@@ -95,17 +102,59 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
     if dev.stalled {
         eprintln!("the firmware stopped answering (heartbeat) — see its log above");
     }
-    let outcome = dev.finish()?;
+    let outcome = dev.finish();
+    let saved = match &capture {
+        Ok(Some(c)) => end_capture(c),
+        _ => Ok(()),
+    };
+    let outcome = outcome?;
     eprintln!(
         "firmware and host drivers ran for {:.2?}",
         started.elapsed()
     );
     let code = crate::image::report_ending(&outcome);
+    saved?;
     Ok(if result.is_ok() {
         code
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Refuses a `--pcap` that cannot be a capture file before QEMU starts.
+fn check_capture_path(path: &std::path::Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--pcap {}: a directory; --pcap takes the capture file (one pcapng for every port), e.g. {}",
+            path.display(),
+            path.join("run.pcapng").display()
+        );
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("--pcap {}: creating {}", path.display(), dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// One pcapng for every port; the wire's interface first.
+fn start_capture(dev: &mut CoSim, path: &std::path::Path) -> Result<Capture> {
+    let capture = Capture::create(path, dev.now_ns())?;
+    dev.capture_wire(&capture)?;
+    eprintln!("    capturing every port to {}", path.display());
+    Ok(capture)
+}
+
+/// Flushes the capture and says what it holds.
+fn end_capture(capture: &Capture) -> Result<()> {
+    capture.flush()?;
+    eprintln!(
+        "captured {} frame(s) on {} to {}",
+        capture.frames(),
+        capture.ports().join(", "),
+        capture.path().display()
+    );
+    Ok(())
 }
 
 /// "N runs: min, median, max" of some wall-clock times.
@@ -159,7 +208,7 @@ fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Resu
     Ok(())
 }
 
-fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
+fn drive(dev: &mut CoSim, args: &DemoArgs, capture: Option<&Capture>) -> Result<()> {
     step("PF driver: probe (config space, BAR0, firmware READY)");
     let probed = PfDriver::probe(dev);
     let mut pf = probed.map_err(|e| {
@@ -232,7 +281,7 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
         );
         Ok(())
     } else {
-        traffic(dev, &mut pf, &vfs, args.pcap.as_deref())
+        traffic(dev, &mut pf, &vfs, capture)
     };
 
     if let Some(vf) = vfs.first_mut() {
@@ -268,6 +317,10 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
             if !dev.running() {
                 bail!("QEMU exited");
             }
+            // Readable while it runs (Wireshark can open it meanwhile).
+            if let Some(c) = capture {
+                c.flush()?;
+            }
         }
     }
     step("PF driver: shutdown");
@@ -299,7 +352,7 @@ fn traffic(
     dev: &mut CoSim,
     pf: &mut PfDriver,
     vfs: &[VfDriver],
-    pcap: Option<&std::path::Path>,
+    capture: Option<&Capture>,
 ) -> Result<()> {
     use sim_tests::drivers::queues::Rings;
     use sim_tests::frames::FrameSpec;
@@ -328,13 +381,11 @@ fn traffic(
                 .mac,
         );
     }
-    if let Some(dir) = pcap {
-        use sim_tests::uplink::PcapCapture;
-        pf_rings.capture = Some(PcapCapture::create(&dir.join("pf.pcap"))?);
+    if let Some(c) = capture {
+        pf_rings.capture = Some(c.port("pf")?);
         for (i, r) in rings.iter_mut().enumerate() {
-            r.capture = Some(PcapCapture::create(&dir.join(format!("vf{i}.pcap")))?);
+            r.capture = Some(c.port(&format!("vf{i}"))?);
         }
-        eprintln!("    capturing every port to {}", dir.display());
     }
     let peer = Mac([0x02, 0xee, 0, 0, 0, 0x99]);
     let group = Mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0x42]);
