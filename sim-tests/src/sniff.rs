@@ -30,8 +30,10 @@ impl TapSniffer {
         let name = std::ffi::CString::new(ifname)
             .with_context(|| format!("TAP name {ifname:?}: contains a NUL"))?;
         let protocol = (libc::ETH_P_ALL as u16).to_be();
+        // Protocol 0: nothing arrives until `bind` names the TAP and every
+        // protocol (with ETH_P_ALL here, every interface's frames would).
         // SAFETY: plain socket(2); the descriptor is owned below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(protocol)) };
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| {
                 format!("capturing TAP {ifname}: an AF_PACKET socket (needs root or CAP_NET_RAW)")
@@ -42,13 +44,26 @@ impl TapSniffer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let ifname = ifname.to_owned();
+        // A TAP that exists is bound now (from its first frame, errors
+        // here); one QEMU is about to create is waited for on the thread.
+        // SAFETY: a NUL-terminated name.
+        let bound = match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+            0 => false,
+            index => {
+                bind(&sock, index, protocol).with_context(|| format!("binding to TAP {ifname}"))?;
+                true
+            }
+        };
         let thread = std::thread::Builder::new()
             .name(format!("sniff {ifname}"))
             .spawn(move || {
-                let Some(index) = wait_for(&name, &flag) else {
-                    return Ok(());
-                };
-                bind(&sock, index, protocol).with_context(|| format!("binding to TAP {ifname}"))?;
+                if !bound {
+                    let Some(index) = wait_for(&name, &flag) else {
+                        return Ok(());
+                    };
+                    bind(&sock, index, protocol)
+                        .with_context(|| format!("binding to TAP {ifname}"))?;
+                }
                 record(&sock, &mut port, clock, &flag)
                     .with_context(|| format!("capturing TAP {ifname}"))
             })
