@@ -591,3 +591,24 @@ pub fn print_table(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_capture_path;
+
+    #[test]
+    fn pcap_takes_a_file_not_a_directory_and_makes_its_parent() {
+        let dir = std::env::temp_dir().join(format!("xtask-pcap-{}", std::process::id()));
+        let e = check_capture_path(&std::env::temp_dir()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a directory; --pcap takes the capture file"),
+            "{e}"
+        );
+        let file = dir.join("deeper").join("run.pcapng");
+        check_capture_path(&file).unwrap();
+        assert!(file.parent().unwrap().is_dir());
+        check_capture_path(std::path::Path::new("run.pcapng")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
