@@ -292,8 +292,10 @@ fn take(
                 bail!("a packet on interface {}, never described", epb.if_id);
             };
             let raw = u64::from(epb.ts_high) << 32 | u64::from(epb.ts_low);
-            let ns = u128::from(raw) * 1_000_000_000 / u128::from(i.per_second)
-                + (i128::from(i.offset_s) * 1_000_000_000).max(0) as u128;
+            // if_tsoffset may be negative; before 1970 reads as 1970.
+            let ns = (i128::from(raw) * 1_000_000_000 / i128::from(i.per_second)
+                + i128::from(i.offset_s) * 1_000_000_000)
+                .clamp(0, i128::from(u64::MAX));
             // epb_flags is option 2 of an Enhanced Packet Block.
             let direction = epb
                 .options
@@ -304,7 +306,7 @@ fn take(
             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
             Some(CapturedFrame {
                 port: i.name.clone(),
-                unix_ns: u64::try_from(ns).unwrap_or(u64::MAX),
+                unix_ns: ns as u64,
                 direction,
                 data: data.to_vec(),
             })
