@@ -3,10 +3,12 @@
 //! guest, a memory mapping here). The drivers are the same as in-process:
 //! `CoSim` is one more [`Transport`]. Time is real: delays sleep.
 
+use crate::capture::{Capture, Direction, PortCapture};
 use crate::defmt_log::LogLine;
 use crate::hostmem::HostMemory;
 use crate::model::Model;
 use crate::qemu::{Ending, Outcome, QemuRun};
+use crate::sniff::TapSniffer;
 use crate::transport::Transport;
 use crate::window::Window;
 use anyhow::{Context, Result, bail};
@@ -27,7 +29,8 @@ pub enum Wire {
     /// A UDP socket in this process (one datagram = one frame).
     #[default]
     Udp,
-    /// A TAP device (real Linux networking); the host sees nothing.
+    /// A TAP device (real Linux networking); frames do not pass through
+    /// this process (a capture sniffs the TAP: `crate::sniff`).
     Tap(String),
     /// No uplink device at all.
     None,
@@ -73,9 +76,15 @@ pub struct CoSim {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     qmp_path: PathBuf,
     qmp: Option<crate::qmp::Qmp>,
-    /// Records every frame on the wire (what this process sends in and
-    /// receives from the firmware's uplink).
-    pub wire_capture: Option<crate::uplink::PcapCapture>,
+    /// The TAP the uplink is on, if it is.
+    tap: Option<String>,
+    /// The run's clock (`Transport::now_ns`): real time since start.
+    started: Instant,
+    /// Records every frame on the UDP wire (what this process sends in
+    /// and receives from the firmware's uplink).
+    wire_capture: Option<PortCapture>,
+    /// Records the TAP instead, under `Wire::Tap`.
+    sniffer: Option<TapSniffer>,
 }
 
 impl CoSim {
@@ -110,6 +119,7 @@ impl CoSim {
             )
         })?;
         let model = Model::with_window(window, memory, total_vfs);
+        let started = Instant::now();
 
         let mut run = QemuRun::for_board(board, elf)?;
         run.append = Some("mode=serve".into());
@@ -186,7 +196,13 @@ impl CoSim {
             stop,
             qmp_path,
             qmp: None,
+            tap: match &opts.wire {
+                Wire::Tap(name) => Some(name.clone()),
+                _ => None,
+            },
+            started,
             wire_capture: None,
+            sniffer: None,
         })
     }
 
@@ -210,6 +226,18 @@ impl CoSim {
             .set_link(UPLINK_NIC, up)
     }
 
+    /// Records the wire as port `wire` of `capture`: frames into the
+    /// firmware inbound, frames from it outbound. Under a TAP, a thread
+    /// sniffs the TAP (root or CAP_NET_RAW).
+    pub fn capture_wire(&mut self, capture: &Capture) -> Result<()> {
+        let port = capture.port("wire")?;
+        match &self.tap {
+            Some(name) => self.sniffer = Some(TapSniffer::start(name, port, self.started)?),
+            None => self.wire_capture = Some(port),
+        }
+        Ok(())
+    }
+
     /// Whether QEMU is still running.
     pub fn running(&self) -> bool {
         self.runner.as_ref().is_some_and(|r| !r.is_finished())
@@ -231,18 +259,24 @@ impl CoSim {
         let outcome = runner
             .join()
             .map_err(|_| anyhow::anyhow!("the QEMU runner panicked"))??;
+        // After QEMU: the TAP's last frames are in.
+        if let Some(mut sniffer) = self.sniffer.take() {
+            sniffer.stop()?;
+        }
         Ok(outcome)
     }
 
     /// Sends a frame into the firmware's uplink (false without a UDP wire).
     pub fn inject(&mut self, frame: &[u8]) -> bool {
-        if let Some(c) = self.wire_capture.as_mut() {
-            c.record(self.model.now_ns(), frame);
-        }
-        match &self.udp {
+        let now = self.now_ns();
+        let sent = match &self.udp {
             Some((sock, qemu)) => sock.send_to(frame, qemu).is_ok(),
             None => false,
+        };
+        if let (true, Some(c)) = (sent, self.wire_capture.as_mut()) {
+            c.record(now, Direction::Inbound, frame);
         }
+        sent
     }
 
     /// Frames the firmware sent to the wire so far.
@@ -254,9 +288,10 @@ impl CoSim {
                 out.push(buf[..n].to_vec());
             }
         }
+        let now = self.now_ns();
         if let Some(c) = self.wire_capture.as_mut() {
             for f in &out {
-                c.record(self.model.now_ns(), f);
+                c.record(now, Direction::Outbound, f);
             }
         }
         out
@@ -329,6 +364,10 @@ impl Transport for CoSim {
         self.model.advance(us * 1000);
         self.model.sync();
         self.watch_heartbeat();
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
     }
 
     fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {

@@ -12,10 +12,13 @@
 //! - [`drivers`]: the PF driver and an ixgbevf-like VF driver, talking only
 //!   through a [`transport::Transport`].
 //! - [`sim`]: the in-process simulation (model + firmware device logic).
-//! - [`uplink`]: the physical port in memory, as pcap files, and pcap capture.
+//! - [`uplink`]: the physical port in memory and as capture files.
+//! - [`capture`]: every port in one pcapng file ([`pcapng`] writes it),
+//!   and reading pcap or pcapng back; [`sniff`]: the wire under `--tap`.
 //! - [`cosim`]: the same drivers against the firmware image under QEMU.
 //! - [`scenario`]: scenario files run through the drivers, JSON per step.
 
+pub mod capture;
 pub mod cosim;
 pub mod defmt_log;
 pub mod drivers;
@@ -24,10 +27,12 @@ pub mod guestmem;
 pub mod hostmem;
 pub mod lab;
 pub mod model;
+pub mod pcapng;
 pub mod qemu;
 pub mod qmp;
 pub mod scenario;
 pub mod sim;
+pub mod sniff;
 pub mod tap;
 pub mod transport;
 pub mod uplink;

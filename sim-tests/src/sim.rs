@@ -3,9 +3,10 @@
 //! driver waits; the firmware runs after every host write and during every
 //! wait, as a polling firmware on its own core would.
 
+use crate::capture::PortCapture;
 use crate::model::Model;
 use crate::transport::Transport;
-use crate::uplink::{MemoryUplink, PcapCapture, PcapUplink, Tapped};
+use crate::uplink::{MemoryUplink, PcapUplink, Tapped};
 use firmware::device::{Capacities, Device};
 use hal::chip::MAX_VFS;
 
@@ -17,10 +18,10 @@ pub struct Sim {
     pub device: Box<Device<MAX_VFS>>,
     /// The physical port, in memory (unless `pcap_uplink` is set).
     pub uplink: MemoryUplink,
-    /// The physical port as pcap files instead.
+    /// The physical port as capture files instead.
     pub pcap_uplink: Option<PcapUplink>,
-    /// Records the uplink's traffic.
-    pub uplink_capture: Option<PcapCapture>,
+    /// Records the uplink's traffic (the `wire` port of a capture).
+    pub uplink_capture: Option<PortCapture>,
     /// When false, the firmware does not run (a hung firmware).
     pub firmware_running: bool,
 }
@@ -54,7 +55,10 @@ impl Sim {
             let now = self.model.now_ns();
             let (window, mut memory) = self.model.split();
             let inner: &mut dyn hal::port::Uplink = match &mut self.pcap_uplink {
-                Some(p) => p,
+                Some(p) => {
+                    p.set_now(now);
+                    p
+                }
                 None => &mut self.uplink,
             };
             let mut port = Tapped {
@@ -126,6 +130,10 @@ impl Transport for Sim {
             polls += 1;
         }
         self.step();
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.model.now_ns()
     }
 
     fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {

@@ -15,6 +15,9 @@ pub trait Transport {
     fn bar_write32(&mut self, rid: u16, offset: u32, value: u32);
     /// Waits (the device keeps running meanwhile).
     fn delay_us(&mut self, us: u64);
+    /// The run's clock in ns since it began: simulated in-process, real
+    /// where the device runs on its own (what captures are stamped with).
+    fn now_ns(&self) -> u64;
     /// Allocates host memory the device may reach for function `rid`
     /// (inside that function's IOMMU window); `None` when it is full.
     fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64>;

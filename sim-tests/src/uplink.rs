@@ -1,14 +1,11 @@
 //! Uplink backends for the simulation: the physical port as memory, as
-//! pcap files, and a capture wrapper that records any port to a pcap file
-//! (Wireshark opens them).
+//! capture files (pcap or pcapng in, pcapng out), and a wrapper that
+//! records any port into a capture (Wireshark opens them).
 
+use crate::capture::{Capture, CaptureReader, Direction, PortCapture};
 use hal::port::Uplink;
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
-use std::time::Duration;
 
 /// Frames in and out of memory: what tests inject and inspect.
 #[derive(Default)]
@@ -53,51 +50,72 @@ impl Uplink for MemoryUplink {
     }
 }
 
-/// Frames from a pcap file in; frames out to a pcap file.
+/// Frames from a pcap or pcapng file in; frames out to a pcapng file (one
+/// interface, `wire`, every frame outbound).
 pub struct PcapUplink {
-    input: Option<PcapReader<File>>,
-    output: Option<PcapWriter<BufWriter<File>>>,
-    sent: u32,
+    input: Option<CaptureReader>,
+    output: Option<(Capture, PortCapture)>,
+    now_ns: u64,
+    /// Why the input stopped early (a malformed or truncated file).
+    pub input_error: Option<String>,
 }
 
 impl PcapUplink {
-    pub fn open(input: Option<&Path>, output: Option<&Path>) -> anyhow::Result<Self> {
-        let input = match input {
-            Some(p) => Some(PcapReader::new(File::open(p)?)?),
-            None => None,
-        };
+    /// `now_ns`: the run's clock now (the output's time origin).
+    pub fn open(input: Option<&Path>, output: Option<&Path>, now_ns: u64) -> anyhow::Result<Self> {
+        let input = input.map(CaptureReader::open).transpose()?;
         let output = match output {
-            Some(p) => Some(PcapWriter::new(BufWriter::new(File::create(p)?))?),
+            Some(p) => {
+                let capture = Capture::create(p, now_ns)?;
+                let port = capture.port("wire")?;
+                Some((capture, port))
+            }
             None => None,
         };
         Ok(PcapUplink {
             input,
             output,
-            sent: 0,
+            now_ns,
+            input_error: None,
         })
+    }
+
+    /// The run's time for the frames sent next (the simulation sets it
+    /// before every firmware pass).
+    pub fn set_now(&mut self, now_ns: u64) {
+        self.now_ns = now_ns;
+    }
+
+    /// Writes out the output file.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.output.as_ref().map_or(Ok(()), |(c, _)| c.flush())
     }
 }
 
 impl Uplink for PcapUplink {
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let packet = self.input.as_mut()?.next_packet()?.ok()?;
-        let n = packet.data.len().min(buf.len());
-        buf[..n].copy_from_slice(&packet.data[..n]);
-        Some(packet.data.len())
+        let frame = match self.input.as_mut()?.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                self.input = None;
+                return None;
+            }
+            Err(e) => {
+                self.input_error = Some(format!("{e:#}"));
+                self.input = None;
+                return None;
+            }
+        };
+        let n = frame.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&frame.data[..n]);
+        Some(frame.data.len())
     }
 
     fn transmit(&mut self, frame: &[u8]) -> bool {
-        self.sent += 1;
-        match &mut self.output {
-            Some(w) => w
-                .write_packet(&PcapPacket::new(
-                    Duration::from_micros(u64::from(self.sent)),
-                    frame.len() as u32,
-                    frame,
-                ))
-                .is_ok(),
-            None => true,
+        if let Some((_, port)) = &mut self.output {
+            port.record(self.now_ns, Direction::Outbound, frame);
         }
+        true
     }
 
     fn link_up(&self) -> bool {
@@ -105,35 +123,11 @@ impl Uplink for PcapUplink {
     }
 }
 
-/// Records everything through a port to a pcap file.
-pub struct PcapCapture {
-    writer: PcapWriter<BufWriter<File>>,
-    pub frames: u64,
-}
-
-impl PcapCapture {
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
-        Ok(PcapCapture {
-            writer: PcapWriter::new(BufWriter::new(File::create(path)?))?,
-            frames: 0,
-        })
-    }
-
-    /// Records one frame at simulated time `now_ns`.
-    pub fn record(&mut self, now_ns: u64, frame: &[u8]) {
-        self.frames += 1;
-        let _ = self.writer.write_packet(&PcapPacket::new(
-            Duration::from_nanos(now_ns),
-            frame.len() as u32,
-            frame,
-        ));
-    }
-}
-
-/// Any uplink, with every frame in and out recorded (if a capture is set).
+/// Any uplink, with every frame in and out recorded (if a capture is set):
+/// received frames inbound, frames the wire took outbound.
 pub struct Tapped<'a> {
     pub inner: &'a mut dyn Uplink,
-    pub capture: Option<&'a mut PcapCapture>,
+    pub capture: Option<&'a mut PortCapture>,
     pub now_ns: u64,
 }
 
@@ -141,16 +135,18 @@ impl Uplink for Tapped<'_> {
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.inner.receive(buf)?;
         if let Some(c) = self.capture.as_mut() {
-            c.record(self.now_ns, &buf[..n.min(buf.len())]);
+            c.record(self.now_ns, Direction::Inbound, &buf[..n.min(buf.len())]);
         }
         Some(n)
     }
 
     fn transmit(&mut self, frame: &[u8]) -> bool {
-        if let Some(c) = self.capture.as_mut() {
-            c.record(self.now_ns, frame);
+        // Only what the wire took: a refused frame is the firmware's drop.
+        let sent = self.inner.transmit(frame);
+        if let (true, Some(c)) = (sent, self.capture.as_mut()) {
+            c.record(self.now_ns, Direction::Outbound, frame);
         }
-        self.inner.transmit(frame)
+        sent
     }
 
     fn link_up(&self) -> bool {

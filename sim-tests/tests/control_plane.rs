@@ -685,6 +685,9 @@ impl Transport for LateFirmware {
         }
         self.0.delay_us(us)
     }
+    fn now_ns(&self) -> u64 {
+        self.0.now_ns()
+    }
     fn dma_alloc(&mut self, rid: u16, len: u64, align: u64) -> Option<u64> {
         self.0.dma_alloc(rid, len, align)
     }

@@ -107,6 +107,7 @@ struct Vmm {
     ram: *mut u8,
     next: u64,
     vectors: Vec<OwnedFd>,
+    started: std::time::Instant,
 }
 
 impl Vmm {
@@ -132,6 +133,7 @@ impl Vmm {
             ram: p.cast(),
             next: GUEST_BASE + 0x1000,
             vectors: Vec::new(),
+            started: std::time::Instant::now(),
         };
         let json = b"{\"capabilities\":{\"max_msg_fds\":16}}\0";
         let (h, body) = vmm.call(
@@ -228,6 +230,9 @@ impl Transport for Vmm {
     }
     fn delay_us(&mut self, us: u64) {
         std::thread::sleep(Duration::from_micros(us));
+    }
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
     }
     fn dma_alloc(&mut self, _rid: u16, len: u64, align: u64) -> Option<u64> {
         let at = self.next.div_ceil(align) * align;

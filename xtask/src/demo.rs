@@ -7,6 +7,7 @@ use crate::workspace_root;
 use anyhow::{Context, Result, bail};
 use firmware::mac::Mac;
 use firmware::vf::VlanProto;
+use sim_tests::capture::Capture;
 use sim_tests::cosim::{CoSim, CoSimOptions};
 use sim_tests::drivers::pf::PfDriver;
 use sim_tests::drivers::vf::VfDriver;
@@ -20,7 +21,7 @@ pub struct DemoArgs {
     pub timeout: Duration,
     /// Put the uplink on this TAP device instead of the UDP wire.
     pub tap: Option<String>,
-    /// Capture every port (wire, PF, each VF) as pcap files here.
+    /// Capture every port (wire, PF, each VF) into this pcapng file.
     pub pcap: Option<std::path::PathBuf>,
     /// With `forever`: the control socket `cargo xtask ip` talks to.
     pub control: std::path::PathBuf,
@@ -62,6 +63,9 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
             );
         }
     }
+    if let Some(path) = &args.pcap {
+        check_capture_path(path)?;
+    }
     step(&format!(
         "booting {} on QEMU ({}) with a shared-memory window",
         built.elf.display(),
@@ -86,14 +90,17 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
         },
     )?;
     eprintln!("    window: {}", dev.window_path().display());
-    if let Some(dir) = &args.pcap {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        dev.wire_capture = Some(sim_tests::uplink::PcapCapture::create(
-            &dir.join("wire.pcap"),
-        )?);
-    }
     let started = Instant::now();
-    let result = drive(&mut dev, args);
+    // The capture lives here: every way out of this function flushes it.
+    let capture = args
+        .pcap
+        .as_deref()
+        .map(|path| start_capture(&mut dev, path))
+        .transpose();
+    let result = match &capture {
+        Ok(c) => drive(&mut dev, args, c.as_ref()),
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
     if let Err(e) = &result {
         let interrupted = e.downcast_ref::<crate::interrupt::Interrupted>().is_some();
         if !interrupted {
@@ -113,18 +120,60 @@ pub fn run(built: &BuiltImage, args: &DemoArgs) -> Result<ExitCode> {
     if dev.stalled {
         eprintln!("the firmware stopped answering (heartbeat) — see its log above");
     }
-    let outcome = dev.finish()?;
+    let outcome = dev.finish();
+    let saved = match &capture {
+        Ok(Some(c)) => end_capture(c),
+        _ => Ok(()),
+    };
+    let outcome = outcome?;
     eprintln!(
         "firmware and host drivers ran for {:.2?}",
         started.elapsed()
     );
     let code = crate::image::report_ending(&outcome);
+    saved?;
     match result {
         Ok(()) => Ok(code),
         // Ctrl-C: the clean-up is done; main turns it into 130/143.
         Err(e) if e.downcast_ref::<crate::interrupt::Interrupted>().is_some() => Err(e),
         Err(_) => Ok(ExitCode::FAILURE),
     }
+}
+
+/// Refuses a `--pcap` that cannot be a capture file before QEMU starts.
+fn check_capture_path(path: &std::path::Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--pcap {}: a directory; --pcap takes the capture file (one pcapng for every port), e.g. {}",
+            path.display(),
+            path.join("run.pcapng").display()
+        );
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("--pcap {}: creating {}", path.display(), dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// One pcapng for every port; the wire's interface first.
+fn start_capture(dev: &mut CoSim, path: &std::path::Path) -> Result<Capture> {
+    let capture = Capture::create(path, dev.now_ns())?;
+    dev.capture_wire(&capture)?;
+    eprintln!("    capturing every port to {}", path.display());
+    Ok(capture)
+}
+
+/// Flushes the capture and says what it holds.
+fn end_capture(capture: &Capture) -> Result<()> {
+    capture.flush()?;
+    eprintln!(
+        "captured {} frame(s) on {} to {}",
+        capture.frames(),
+        capture.ports().join(", "),
+        capture.path().display()
+    );
+    Ok(())
 }
 
 /// "N runs: min, median, max" of some wall-clock times.
@@ -178,7 +227,7 @@ fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Resu
     Ok(())
 }
 
-fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
+fn drive(dev: &mut CoSim, args: &DemoArgs, capture: Option<&Capture>) -> Result<()> {
     step("PF driver: probe (config space, BAR0, firmware READY)")?;
     let probed = PfDriver::probe(dev);
     let mut pf = probed.map_err(|e| {
@@ -190,7 +239,7 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     })?;
     // Whatever happens from here (a failed check, Ctrl-C), the firmware
     // is shut down at the end, so that it exits cleanly and logs why.
-    let result = administer_and_serve(dev, &mut pf, args);
+    let result = administer_and_serve(dev, &mut pf, args, capture);
     if dev.running() {
         if let Some(sig) = crate::interrupt::received() {
             eprintln!(
@@ -206,7 +255,12 @@ fn drive(dev: &mut CoSim, args: &DemoArgs) -> Result<()> {
     result
 }
 
-fn administer_and_serve(dev: &mut CoSim, pf: &mut PfDriver, args: &DemoArgs) -> Result<()> {
+fn administer_and_serve(
+    dev: &mut CoSim,
+    pf: &mut PfDriver,
+    args: &DemoArgs,
+    capture: Option<&Capture>,
+) -> Result<()> {
     step(&format!(
         "PF driver: sriov_numvfs = {} (TotalVFs {})",
         args.vfs, pf.total_vfs
@@ -270,7 +324,7 @@ fn administer_and_serve(dev: &mut CoSim, pf: &mut PfDriver, args: &DemoArgs) -> 
         );
         Ok(())
     } else {
-        traffic(dev, pf, &vfs, args.pcap.as_deref())
+        traffic(dev, pf, &vfs, capture)
     };
 
     if let Some(vf) = vfs.first_mut() {
@@ -300,14 +354,19 @@ fn administer_and_serve(dev: &mut CoSim, pf: &mut PfDriver, args: &DemoArgs) -> 
     print_table(dev, pf)?;
 
     if args.forever {
-        serve_forever(dev, pf, &args.control)?;
+        serve_forever(dev, pf, &args.control, capture)?;
     }
     checked
 }
 
 /// Serves until Ctrl-C (or SIGTERM): the firmware keeps running, and
 /// `cargo xtask ip ...` administers it through the control socket.
-fn serve_forever(dev: &mut CoSim, pf: &mut PfDriver, control: &std::path::Path) -> Result<()> {
+fn serve_forever(
+    dev: &mut CoSim,
+    pf: &mut PfDriver,
+    control: &std::path::Path,
+    capture: Option<&Capture>,
+) -> Result<()> {
     let socket = crate::control::ControlSocket::bind(control)?;
     step(&format!(
         "serving until Ctrl-C; administer it from another shell: cargo xtask ip link set vf 0 trust on, cargo xtask ip -s link show (control socket {})",
@@ -330,6 +389,10 @@ fn serve_forever(dev: &mut CoSim, pf: &mut PfDriver, control: &std::path::Path) 
         }
         if !dev.running() {
             bail!("QEMU exited");
+        }
+        // Readable while it runs (Wireshark can open it meanwhile).
+        if let Some(c) = capture {
+            c.flush()?;
         }
     }
 }
@@ -356,7 +419,7 @@ fn traffic(
     dev: &mut CoSim,
     pf: &mut PfDriver,
     vfs: &[VfDriver],
-    pcap: Option<&std::path::Path>,
+    capture: Option<&Capture>,
 ) -> Result<()> {
     use sim_tests::drivers::queues::Rings;
     use sim_tests::frames::FrameSpec;
@@ -385,13 +448,11 @@ fn traffic(
                 .mac,
         );
     }
-    if let Some(dir) = pcap {
-        use sim_tests::uplink::PcapCapture;
-        pf_rings.capture = Some(PcapCapture::create(&dir.join("pf.pcap"))?);
+    if let Some(c) = capture {
+        pf_rings.capture = Some(c.port("pf")?);
         for (i, r) in rings.iter_mut().enumerate() {
-            r.capture = Some(PcapCapture::create(&dir.join(format!("vf{i}.pcap")))?);
+            r.capture = Some(c.port(&format!("vf{i}"))?);
         }
-        eprintln!("    capturing every port to {}", dir.display());
     }
     let peer = Mac([0x02, 0xee, 0, 0, 0, 0x99]);
     let group = Mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0x42]);
@@ -575,4 +636,25 @@ pub fn print_table(
     let view = iplink::read(pf, dev).map_err(|e| anyhow::anyhow!("{e}"))?;
     print!("{}", iplink::show_text(&view, 2));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_capture_path;
+
+    #[test]
+    fn pcap_takes_a_file_not_a_directory_and_makes_its_parent() {
+        let dir = std::env::temp_dir().join(format!("xtask-pcap-{}", std::process::id()));
+        let e = check_capture_path(&std::env::temp_dir()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a directory; --pcap takes the capture file"),
+            "{e}"
+        );
+        let file = dir.join("deeper").join("run.pcapng");
+        check_capture_path(&file).unwrap();
+        assert!(file.parent().unwrap().is_dir());
+        check_capture_path(std::path::Path::new("run.pcapng")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -23,7 +23,7 @@ pub fn sigint_cleans_up_with(exe: &std::path::Path) -> Result<String> {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)?;
     let socket = scratch.join("control.sock");
-    let caps = scratch.join("caps");
+    let caps = scratch.join("run.pcapng");
     let mut child = Command::new(exe)
         .args(["run", "--forever", "--vfs", "4", "--control"])
         .arg(&socket)
@@ -186,27 +186,20 @@ impl Seen {
     }
 }
 
-/// Frames in the run's captures, each file read to its end (a capture cut
-/// short, its buffered tail lost, is an error).
-pub fn captured_frames(dir: &std::path::Path) -> Result<usize> {
-    let mut frames = 0;
-    let mut files = 0;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&path)?)
-            .with_context(|| format!("{}: not a pcap file", path.display()))?;
-        while let Some(p) = reader.next_packet() {
-            p.with_context(|| format!("{}: cut short", path.display()))?;
-            frames += 1;
-        }
-        files += 1;
+/// Frames in the run's capture, read to its end (a capture cut short,
+/// its buffered tail lost, is an error), with the wire and VF 0 among its
+/// ports.
+pub fn captured_frames(path: &std::path::Path) -> Result<usize> {
+    let frames = sim_tests::capture::read_all(path)
+        .with_context(|| format!("reading the capture {}", path.display()))?;
+    for port in ["wire", "pf", "vf0"] {
+        ensure!(
+            frames.iter().any(|f| f.port == port),
+            "no frames on port {port} in {}",
+            path.display()
+        );
     }
-    ensure!(
-        files > 0 && frames > 0,
-        "no frames captured in {}",
-        dir.display()
-    );
-    Ok(frames)
+    Ok(frames.len())
 }
 
 #[cfg(test)]

@@ -63,8 +63,9 @@ enum Cmd {
         /// Put the uplink on this TAP device (real Linux networking).
         #[arg(long)]
         tap: Option<String>,
-        /// Capture every port (wire, PF, each VF) as pcap files in DIR.
-        #[arg(long, value_name = "DIR")]
+        /// Capture every port (wire, PF, each VF) into one pcapng FILE,
+        /// an interface per port, with directions and wall-clock times.
+        #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
         /// Kill QEMU after this many seconds (ignored with --forever).
         #[arg(long, default_value_t = 60)]
@@ -334,6 +335,11 @@ fn main() -> ExitCode {
             gdb,
             qemu_args,
         } => match scenario {
+            _ if pcap.is_some() && (vm || scenario.is_some() || append.is_some()) => {
+                Err(anyhow::anyhow!(
+                    "--pcap captures the main job only (not with --vm, --scenario or --append)"
+                ))
+            }
             _ if vm => (|| {
                 setup::ensure_qemu()?;
                 let built = image::build(&image)?;

@@ -1,5 +1,6 @@
-//! What a fresh machine lacks: the Rust target and QEMU. Installed when we
-//! can (rustup; apt-get as root), otherwise one line saying how.
+//! What a fresh machine lacks: the Rust target, QEMU, ping and tshark.
+//! Installed when we can (rustup; apt-get as root), otherwise one line
+//! saying how.
 
 use anyhow::{Context, Result, bail};
 use std::process::Command;
@@ -73,6 +74,13 @@ pub fn ensure_qemu() -> Result<()> {
 /// same way.
 pub fn ensure_ping() -> Result<()> {
     ensure_program("ping", "iputils-ping")
+}
+
+/// Finds `tshark` (the capture test checks pcapng with Wireshark's own
+/// reader), installing it the same way (noninteractive: debconf's
+/// setuid-dumpcap question keeps its default, no).
+pub fn ensure_tshark() -> Result<()> {
+    ensure_program("tshark", "tshark")
 }
 
 fn ensure_program(qemu: &str, package: &str) -> Result<()> {

@@ -240,6 +240,10 @@ fn linux_vm(s: &mut Summary, firmware: crate::vm_run::Firmware) {
 fn host_tests(s: &mut Summary) {
     println!("---- host tests (cargo test)");
     let started = Instant::now();
+    // Without it the capture test fails saying so.
+    if let Err(e) = setup::ensure_tshark() {
+        println!("{e:#}");
+    }
     let child = cargo()
         .args(["test", "--color", "never"])
         .stdout(Stdio::piped())

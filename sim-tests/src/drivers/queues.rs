@@ -43,8 +43,9 @@ pub struct QueuePair {
 }
 
 pub struct Rings {
-    /// Records every frame this function sends and receives (a port capture).
-    pub capture: Option<crate::uplink::PcapCapture>,
+    /// Records every frame this function's driver sends (outbound) and
+    /// receives (inbound): the function's port in a capture.
+    pub capture: Option<crate::capture::PortCapture>,
     pub rid: u16,
     /// Offset of the 82599 queue registers in the function's BAR.
     pub base: u32,
@@ -226,7 +227,7 @@ impl Rings {
             );
         }
         if let Some(c) = self.capture.as_mut() {
-            c.record(0, frame);
+            c.record(t.now_ns(), crate::capture::Direction::Outbound, frame);
         }
         let total = frame.len() as u32;
         for (i, piece) in pieces.iter().enumerate() {
@@ -286,7 +287,7 @@ impl Rings {
                 p.partial_descs += 1;
                 if d[2] & RX_STAT_EOP != 0 {
                     if let Some(c) = self.capture.as_mut() {
-                        c.record(0, &p.partial);
+                        c.record(t.now_ns(), crate::capture::Direction::Inbound, &p.partial);
                     }
                     out.push(RxFrame {
                         queue: p.q,
