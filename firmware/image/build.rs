@@ -5,6 +5,17 @@
 use std::path::PathBuf;
 
 fn main() {
+    // Built for the host (`cargo run -p firmware-image` without --target),
+    // the image cannot link; say what to type instead of a wall of errors.
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if target != "aarch64-unknown-none" {
+        eprintln!(
+            "error: firmware-image builds only for aarch64-unknown-none, not {target}: \
+             `cargo run -p firmware-image --target aarch64-unknown-none` (boots it on QEMU), \
+             or `cargo xtask build` / `cargo xtask run`"
+        );
+        std::process::exit(1);
+    }
     let board = board_config::load_for_build_script();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(

@@ -202,6 +202,75 @@ pub fn captured_frames(path: &std::path::Path) -> Result<usize> {
     Ok(frames.len())
 }
 
+/// `cargo xtask run --gdb PORT`: QEMU starts halted and its gdb stub
+/// answers a status query (`?`, the first thing gdb asks); SIGINT ends it.
+pub fn gdb_stub_answers() -> Result<String> {
+    use std::io::{Read, Write};
+    let exe = std::env::current_exe()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = Command::new(&exe)
+        .args(["run", "--gdb", &port.to_string()])
+        .current_dir(crate::workspace_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            let _ = tx.send((true, line));
+        }
+    });
+    let mut seen = Seen {
+        rx,
+        out: String::new(),
+        err: String::new(),
+    };
+    let result = (|| -> Result<String> {
+        if !seen.until(TO_SERVING, |l| l.contains("gdb-multiarch")) {
+            bail!("no gdb command printed");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut stream = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => return Err(e.into()),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        // `?` with its checksum (0x3f): the stop reason.
+        stream.write_all(b"$?#3f")?;
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 256];
+        while !reply.contains(&b'#') {
+            let n = stream.read(&mut buf)?;
+            ensure!(n > 0, "the stub closed the connection");
+            reply.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        ensure!(
+            text.contains("$T") || text.contains("$S"),
+            "the stub answered {text:?} to `?`"
+        );
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            ensure!(Instant::now() < deadline, "still running 20 s after SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        ensure!(status.code() == Some(130), "exit {:?} after SIGINT", status.code());
+        Ok(format!("halted, the stub answered {}", text.trim_start_matches('+')))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result.map_err(|e| anyhow::anyhow!("{e:#}\n--- stderr\n{}", seen.err))
+}
+
 #[cfg(test)]
 mod tests {
     /// The check alone (it boots QEMU; run with `cargo test -p xtask --

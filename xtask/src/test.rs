@@ -497,6 +497,10 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
         "cargo xtask run --forever: administered with cargo xtask ip, then SIGINT cleans up",
         crate::forever_check::sigint_cleans_up,
     );
+    s.check(
+        "cargo xtask run --gdb: QEMU halted, its gdb stub answers, SIGINT ends it",
+        crate::forever_check::gdb_stub_answers,
+    );
 
     let dir = workspace_root().join("sim-tests/scenarios");
     let files = scenario_files(&dir);
