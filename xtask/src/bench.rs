@@ -373,7 +373,7 @@ pub fn host() -> Result<()> {
         bail!("Criterion wrote no HTML report at {}", report.display());
     }
     println!(
-        "\nHTML report (plots per bench, history of runs): {}",
+        "\nHTML report (plots per bench, change since the last run): {}",
         report.display()
     );
     Ok(())
