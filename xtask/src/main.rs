@@ -195,7 +195,7 @@ fn bench(
     println!("JSON: {}", bench::write_json(&report)?.display());
     let budget = bench::read_budget()?;
     if plot {
-        plot::print(&report, &budget)?;
+        plot::print(&report, &budget, &built.board.config.board.name)?;
     }
     let problems = bench::check_budget(&report, &budget)?;
     if problems.is_empty() {

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Distinct on white and to most colour-blind eyes; red is the budget's.
 const COLOURS: [RGBColor; 12] = [
@@ -382,8 +382,13 @@ fn grid<'a>(
     Ok((root, cells))
 }
 
-/// Writes `instructions.svg` from the bench's rows.
-pub fn instructions(report: &Report, budget: &BTreeMap<String, u64>, out: &Path) -> Result<()> {
+/// Writes `instructions.svg` from the bench's rows on `board`.
+pub fn instructions(
+    report: &Report,
+    budget: &BTreeMap<String, u64>,
+    board: &str,
+    out: &Path,
+) -> Result<()> {
     if report.rows.is_empty() {
         bail!("no bench rows to plot");
     }
@@ -391,7 +396,7 @@ pub fn instructions(report: &Report, budget: &BTreeMap<String, u64>, out: &Path)
     let n = panels.len() + usize::from(!pieces.is_empty());
     let (root, cells) = grid(
         out,
-        "Instructions per frame (PMU under QEMU -icount); dashed: the budget",
+        &format!("{board}: instructions per frame (PMU under QEMU -icount); dashed: the budget"),
         (520, 330),
         n,
     )?;
@@ -497,36 +502,28 @@ pub fn budget_history(revs: &[Revision], out: &Path) -> Result<()> {
 
 /// Both pictures, under target/bench/; prints their paths and the
 /// history's notes.
-pub fn print(report: &Report, budget_toml: &str) -> Result<()> {
-    let (paths, notes) = write_all(report, budget_toml, &crate::target_dir().join("bench"))?;
-    for n in notes {
-        println!("budget history: {n}");
-    }
-    for p in paths {
-        println!("SVG: {}", p.display());
-    }
-    Ok(())
-}
-
-fn write_all(
-    report: &Report,
-    budget_toml: &str,
-    dir: &Path,
-) -> Result<(Vec<PathBuf>, Vec<String>)> {
-    std::fs::create_dir_all(dir)?;
+pub fn print(report: &Report, budget_toml: &str, board: &str) -> Result<()> {
+    let dir = crate::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
     let (budget, mut notes) = parse_budget(budget_toml).context("reading the budget file")?;
     let ins = dir.join("instructions.svg");
-    instructions(report, &budget, &ins)?;
+    instructions(report, &budget, board, &ins)?;
     let (revs, history_notes) = history(revisions_in_git(&crate::workspace_root())?);
     notes.extend(history_notes);
     let hist = dir.join("budget-history.svg");
     budget_history(&revs, &hist)?;
-    Ok((vec![ins, hist], notes))
+    for n in notes {
+        println!("budget history: {n}");
+    }
+    println!("SVG: {}", ins.display());
+    println!("SVG: {}", hist.display());
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn row(path: &str, entries: u64, vfs: u64, dests: u64, n: u64) -> Row {
         Row {
@@ -613,10 +610,11 @@ mod tests {
         ]);
         let out = temp("instructions.svg");
         let report = crate::bench::summarise(rows, None);
-        instructions(&report, &budget, &out).unwrap();
+        instructions(&report, &budget, "qemu-virt", &out).unwrap();
         let svg = std::fs::read_to_string(&out).unwrap();
         assert!(svg.contains("<svg"));
         for name in [
+            "qemu-virt: instructions per frame",
             "parse (worst 76)",
             "uplink-to-vf (worst 848)",
             "wire-broadcast-decision (15.0 per extra destination)",
@@ -629,7 +627,7 @@ mod tests {
             assert!(svg.contains(name), "{name} missing");
         }
         let empty = crate::bench::summarise(vec![], None);
-        assert!(instructions(&empty, &budget, &out).is_err());
+        assert!(instructions(&empty, &budget, "qemu-virt", &out).is_err());
         std::fs::remove_file(out).unwrap();
     }
 
