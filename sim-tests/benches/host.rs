@@ -4,7 +4,9 @@
 //! `cargo xtask bench` can report ratios that mean something on a noisy
 //! machine (docs/performance.md).
 
-use criterion::{BatchSize, Bencher, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, Bencher, Criterion, PlottingBackend, Throughput, criterion_group, criterion_main,
+};
 use firmware::classifier::Classifier;
 use firmware::device::Capacities;
 use firmware::frame;
@@ -167,5 +169,11 @@ fn control(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, classifier, frames, paths, control);
+criterion_group! {
+    name = benches;
+    // plotters, not gnuplot: the HTML report's plots (target/criterion/
+    // report/) look the same whether gnuplot is installed or not.
+    config = Criterion::default().plotting_backend(PlottingBackend::Plotters);
+    targets = classifier, frames, paths, control
+}
 criterion_main!(benches);

@@ -368,6 +368,14 @@ pub fn host() -> Result<()> {
             1e9 / ns
         );
     }
+    let report = crate::target_dir().join("criterion/report/index.html");
+    if !report.is_file() {
+        bail!("Criterion wrote no HTML report at {}", report.display());
+    }
+    println!(
+        "\nHTML report (plots per bench, change since the last run): {}",
+        report.display()
+    );
     Ok(())
 }
 

@@ -207,7 +207,9 @@ pub fn captured_frames(path: &std::path::Path) -> Result<usize> {
 pub fn gdb_stub_answers() -> Result<String> {
     use std::io::{Read, Write};
     let exe = std::env::current_exe()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut child = Command::new(&exe)
         .args(["run", "--gdb", &port.to_string()])
         .current_dir(crate::workspace_root())
@@ -263,8 +265,15 @@ pub fn gdb_stub_answers() -> Result<String> {
             ensure!(Instant::now() < deadline, "still running 20 s after SIGINT");
             std::thread::sleep(Duration::from_millis(50));
         };
-        ensure!(status.code() == Some(130), "exit {:?} after SIGINT", status.code());
-        Ok(format!("halted, the stub answered {}", text.trim_start_matches('+')))
+        ensure!(
+            status.code() == Some(130),
+            "exit {:?} after SIGINT",
+            status.code()
+        );
+        Ok(format!(
+            "halted, the stub answered {}",
+            text.trim_start_matches('+')
+        ))
     })();
     let _ = child.kill();
     let _ = child.wait();

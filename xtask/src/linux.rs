@@ -38,17 +38,7 @@ pub fn privileged() -> bool {
 }
 
 pub(crate) fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    crate::setup::stdout_of(Command::new("ip").args(args))?;
     Ok(())
 }
 

@@ -6,11 +6,13 @@ mod bench;
 mod cli;
 mod control;
 mod demo;
+mod flame;
 mod forever_check;
 mod fuzz;
 mod image;
 mod interrupt;
 mod linux;
+mod plot;
 mod profile;
 mod setup;
 mod size;
@@ -126,6 +128,15 @@ enum Cmd {
         /// With --profile: rows per table.
         #[arg(long, default_value_t = 20)]
         top: usize,
+        /// With --qemu: also draw target/bench/instructions.svg (per path,
+        /// by table size and VF count) and budget-history.svg (git log of
+        /// the budget file).
+        #[arg(long, requires = "qemu", conflicts_with = "profile")]
+        plot: bool,
+        /// With --profile: also write the call stacks as
+        /// target/bench/profile-PATH.folded and a flame graph, .svg.
+        #[arg(long, requires = "profile")]
+        flamegraph: bool,
         #[command(flatten)]
         image: image::ImageArgs,
     },
@@ -248,6 +259,7 @@ fn bench(
     qemu: bool,
     profile: Option<String>,
     top: usize,
+    (plot, flamegraph): (bool, bool),
     mut args: image::ImageArgs,
 ) -> Result<ExitCode> {
     if !qemu {
@@ -259,7 +271,7 @@ fn bench(
     let built = image::build(&args)?;
     setup::ensure_qemu()?;
     if let Some(path) = profile {
-        profile::run(&built, &path, top)?;
+        profile::run(&built, &path, top, flamegraph)?;
         return Ok(ExitCode::SUCCESS);
     }
     let m = bench::measure(&built)?;
@@ -267,7 +279,11 @@ fn bench(
     bench::print(&report);
     size::print(&built.board.config.board.name, &size::of_elf(&built.elf)?);
     println!("JSON: {}", bench::write_json(&report)?.display());
-    let problems = bench::check_budget(&report, &bench::read_budget()?)?;
+    let budget = bench::read_budget()?;
+    if plot {
+        plot::print(&report, &budget, &built.board.config.board.name)?;
+    }
+    let problems = bench::check_budget(&report, &budget)?;
     if problems.is_empty() {
         println!("every path within {}", bench::BUDGET_FILE);
         Ok(ExitCode::SUCCESS)
@@ -376,8 +392,10 @@ fn main() -> ExitCode {
             qemu,
             profile,
             top,
+            plot,
+            flamegraph,
             image,
-        } => bench(qemu, profile, top, image),
+        } => bench(qemu, profile, top, (plot, flamegraph), image),
         Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
         Cmd::Vm {

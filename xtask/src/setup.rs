@@ -25,6 +25,21 @@ fn pinned_channel(text: &str) -> Option<String> {
     Some(v.get("toolchain")?.get("channel")?.as_str()?.to_owned())
 }
 
+/// Runs `cmd` to the end: its stdout, or an error with its command line
+/// and what it said on stderr.
+pub(crate) fn stdout_of(cmd: &mut Command) -> Result<Vec<u8>> {
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = cmd.output().with_context(|| format!("running {line}"))?;
+    if !out.status.success() {
+        bail!("{line}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(out.stdout)
+}
+
 /// Adds the bare-metal target to the pinned toolchain if it is missing.
 pub fn ensure_target() -> Result<()> {
     let toolchain = toolchain()?;
