@@ -99,7 +99,8 @@ fn port_vlan_blocks_vf_vlans_and_shows_in_queues() {
     let info = pf.vf_info(&mut sim, 0).unwrap();
     assert_eq!((info.vlan, info.qos, info.vlan_proto), (100, 3, 0x88a8));
     assert_eq!(info.vlans, 1, "only the port VLAN");
-    let shown = info.to_string();
+    let view = sim_tests::drivers::iplink::read(&mut pf, &mut sim).unwrap();
+    let shown = sim_tests::drivers::iplink::show_text(&view, 0);
     assert!(
         shown.contains("vlan 100, qos 3, vlan protocol 802.1ad"),
         "{shown}"

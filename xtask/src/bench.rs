@@ -196,7 +196,22 @@ pub fn measure(built: &BuiltImage) -> Result<Measured> {
     run.extra_args = ["-icount", "shift=0", "-smp", "1"]
         .map(String::from)
         .to_vec();
-    let outcome = run.run(&workspace_root(), |_| {})?;
+    // A run takes minutes under -icount: say which path it is on.
+    eprintln!("bench: the image's bench mode under QEMU -icount (a few minutes)");
+    let started = std::time::Instant::now();
+    let mut last_path = String::new();
+    let outcome = run.run(&workspace_root(), |l| {
+        if let Ok(Some(r)) = parse_line(&l.message)
+            && r.path != last_path
+        {
+            eprintln!(
+                "bench: {} ({:.0} s in)",
+                r.path,
+                started.elapsed().as_secs_f64()
+            );
+            last_path = r.path;
+        }
+    })?;
     if outcome.ending != Ending::Exited(0) {
         bail!(
             "the bench mode ended {:?}:\n{}{}",

@@ -485,7 +485,7 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
                 out.status.success()
                     && fails == 0
                     && oks >= 15
-                    && stdout.contains("vf 7 link/ether"),
+                    && stdout.contains("vf 7     link/ether"),
                 "exit {:?}, {oks} ok, {fails} failed\n{stderr}\n{stdout}",
                 out.status.code()
             );

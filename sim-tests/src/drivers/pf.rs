@@ -138,49 +138,6 @@ pub struct VfStats {
     pub tx_dropped: u64,
 }
 
-fn on_off(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
-}
-
-impl fmt::Display for VfInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "vf {} link/ether {}", self.vf, self.mac)?;
-        if self.vlan != 0 {
-            write!(
-                f,
-                ", vlan {}, qos {}, vlan protocol {}",
-                self.vlan,
-                self.qos,
-                if self.vlan_proto == 0x88a8 {
-                    "802.1ad"
-                } else {
-                    "802.1Q"
-                }
-            )?;
-        }
-        if self.max_tx_rate != 0 || self.min_tx_rate != 0 {
-            write!(
-                f,
-                ", tx rate {} (Mbps), max_tx_rate {}Mbps, min_tx_rate {}Mbps",
-                self.max_tx_rate, self.max_tx_rate, self.min_tx_rate
-            )?;
-        }
-        let state = match self.link_state {
-            LinkState::Auto => "auto",
-            LinkState::Enable => "enable",
-            LinkState::Disable => "disable",
-        };
-        write!(
-            f,
-            ", spoof checking {}, link-state {}, trust {}, query_rss {}",
-            on_off(self.spoof_check),
-            state,
-            on_off(self.trust),
-            on_off(self.query_rss)
-        )
-    }
-}
-
 /// Device-wide facts (`GetInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
