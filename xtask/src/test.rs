@@ -381,6 +381,17 @@ pub(crate) fn verify(outcome: &Outcome, exit: i32, logged: &[String]) -> Result<
 }
 
 fn qemu_checks(s: &mut Summary, built: &image::BuiltImage) {
+    const DEFMT_PRINT: &str = "defmt-print decodes the UART with the ELF (docs/boards.md)";
+    if crate::setup::have("defmt-print") {
+        s.check(DEFMT_PRINT, || {
+            crate::run_checks::defmt_print_decodes(built)
+        });
+    } else {
+        s.skip(
+            DEFMT_PRINT,
+            "defmt-print not installed (cargo install defmt-print)",
+        );
+    }
     let c = &built.board.config;
     let ram = c.memory.ram;
     let ram_end = ram.start + ram.size;
@@ -495,11 +506,11 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
 
     s.check(
         "cargo xtask run --forever: administered with cargo xtask ip, then SIGINT cleans up",
-        crate::forever_check::sigint_cleans_up,
+        crate::run_checks::sigint_cleans_up,
     );
     s.check(
         "cargo xtask run --gdb: QEMU halted, its gdb stub answers, SIGINT ends it",
-        crate::forever_check::gdb_stub_answers,
+        crate::run_checks::gdb_stub_answers,
     );
 
     let dir = workspace_root().join("sim-tests/scenarios");

@@ -692,7 +692,8 @@ pub fn serve_only(verbose: bool) -> Result<bool> {
             bridge(&mut tap, &mut served.dev, &mut buf);
         }
         vf_table(&mut served.dev, &mut pf);
-        Ok(())
+        // Stopped by the signal: main reports it and exits 130/143.
+        crate::interrupt::check()
     })();
     cleanup();
     result.map(|_| true)

@@ -1,8 +1,9 @@
-//! The `cargo xtask test` check of `cargo xtask run --forever` as a user
-//! has it: administered from another process over the control socket
-//! (`cargo xtask ip`), then stopped with SIGINT, after which the firmware
-//! must have shut down cleanly, the captures be complete, the window file
-//! and the socket be gone, and the exit status be 130.
+//! `cargo xtask test`'s checks of `cargo xtask run` as a user has it:
+//! `run --forever` administered from another process over the control
+//! socket (`cargo xtask ip`), then stopped with SIGINT, after which the
+//! firmware must have shut down cleanly, the capture be complete, the
+//! window file and the socket be gone, and the exit status be 130; `run
+//! --gdb`'s stub; and docs/boards.md's `defmt-print` command.
 
 use anyhow::{Context, Result, bail, ensure};
 use std::io::{BufRead, BufReader};
@@ -147,7 +148,7 @@ pub fn sigint_cleans_up_with(exe: &std::path::Path) -> Result<String> {
         }
         ensure!(!window.exists(), "{} left behind", window.display());
         ensure!(!socket.exists(), "{} left behind", socket.display());
-        let frames = crate::forever_check::captured_frames(&caps)?;
+        let frames = crate::run_checks::captured_frames(&caps)?;
         Ok(format!(
             "ip set and show over the socket; SIGINT: exit 130, clean firmware exit, window and socket removed, {frames} frames captured"
         ))
@@ -278,6 +279,37 @@ pub fn gdb_stub_answers() -> Result<String> {
     let _ = child.kill();
     let _ = child.wait();
     result.map_err(|e| anyhow::anyhow!("{e:#}\n--- stderr\n{}", seen.err))
+}
+
+/// docs/boards.md's `defmt-print` command, on the image's UART under
+/// QEMU: the self-test's log decoded by Knurling's tool with the ELF.
+pub fn defmt_print_decodes(built: &crate::image::BuiltImage) -> Result<String> {
+    let mut run = sim_tests::qemu::QemuRun::for_board(&built.board.config, &built.elf)?;
+    run.append = Some("mode=selftest ticks=5".into());
+    let mut qemu = Command::new(sim_tests::qemu::QEMU);
+    sim_tests::qemu::owned_child(&mut qemu);
+    let mut qemu = qemu
+        .args(run.args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let uart = qemu.stdout.take().expect("piped");
+    let decoded = Command::new("defmt-print")
+        .arg("-e")
+        .arg(&built.elf)
+        .stdin(Stdio::from(uart))
+        .output();
+    let status = qemu.wait()?;
+    let decoded = decoded.context("running defmt-print")?;
+    let text = String::from_utf8_lossy(&decoded.stdout);
+    ensure!(
+        status.code() == Some(0) && text.contains("self-test passed"),
+        "QEMU exit {:?}; defmt-print printed:\n{text}{}",
+        status.code(),
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    Ok(format!("{} lines decoded", text.lines().count()))
 }
 
 #[cfg(test)]
