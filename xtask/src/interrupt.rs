@@ -95,6 +95,36 @@ mod tests {
         assert_eq!(exit_code(libc::SIGTERM), 143);
     }
 
+    /// In a child process (this test binary again): the first SIGINT only
+    /// sets the flag, the second ends the process at once with 130.
+    #[test]
+    fn a_second_signal_ends_at_once() {
+        if std::env::var_os("XTASK_SECOND_SIGNAL_CHILD").is_some() {
+            install().unwrap();
+            // SAFETY: raise has no memory-safety preconditions.
+            unsafe { libc::raise(libc::SIGINT) };
+            assert_eq!(
+                received(),
+                Some(libc::SIGINT),
+                "the first one is only noted"
+            );
+            // SAFETY: as above.
+            unsafe { libc::raise(libc::SIGINT) };
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            std::process::exit(0);
+        }
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "interrupt::tests::a_second_signal_ends_at_once"])
+            .env("XTASK_SECOND_SIGNAL_CHILD", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(130));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
     #[test]
     fn a_raised_signal_is_seen_and_becomes_interrupted() {
         install().unwrap();

@@ -226,33 +226,44 @@ fn sizes(board: Option<String>, json: bool) -> Result<ExitCode> {
 
 /// `cargo xtask boards [--json]`.
 fn boards(json: bool) -> ExitCode {
-    let mut all = Vec::new();
+    if json {
+        println!("{}", boards_json());
+        return ExitCode::SUCCESS;
+    }
     for name in board_config::board_names() {
-        let loaded = board_config::resolve(&name).and_then(|p| board_config::load(&p));
-        match (loaded, json) {
-            (Ok(b), false) => println!("{name:<20} {}", b.config.board.description),
-            (Err(e), false) => println!("{name:<20} INVALID: {e}"),
-            (Ok(b), true) => {
-                let c = &b.config;
-                all.push(serde_json::json!({
-                    "name": name,
-                    "description": c.board.description,
-                    "total_vfs": c.capacities.total_vfs,
-                    "queue_pairs_per_vf": c.capacities.queue_pairs_per_vf,
-                    "qemu": c.qemu.is_some(),
-                    "co_simulation": c.shared_memory.is_some(),
-                    "valid": true,
-                }))
-            }
-            (Err(e), true) => all.push(serde_json::json!({
-                "name": name, "valid": false, "error": e.to_string(),
-            })),
+        match board_config::resolve(&name).and_then(|p| board_config::load(&p)) {
+            Ok(b) => println!("{name:<20} {}", b.config.board.description),
+            Err(e) => println!("{name:<20} INVALID: {e}"),
         }
     }
-    if json {
-        println!("{}", serde_json::Value::Array(all));
-    }
     ExitCode::SUCCESS
+}
+
+/// Every board as JSON: name, description, capacities, where it runs; an
+/// invalid one with its error.
+fn boards_json() -> serde_json::Value {
+    board_config::board_names()
+        .into_iter()
+        .map(
+            |name| match board_config::resolve(&name).and_then(|p| board_config::load(&p)) {
+                Ok(b) => {
+                    let c = &b.config;
+                    serde_json::json!({
+                        "name": name,
+                        "description": c.board.description,
+                        "total_vfs": c.capacities.total_vfs,
+                        "queue_pairs_per_vf": c.capacities.queue_pairs_per_vf,
+                        "qemu": c.qemu.is_some(),
+                        "co_simulation": c.shared_memory.is_some(),
+                        "valid": true,
+                    })
+                }
+                Err(e) => serde_json::json!({
+                    "name": name, "valid": false, "error": e.to_string(),
+                }),
+            },
+        )
+        .collect()
 }
 
 fn bench(
@@ -609,4 +620,48 @@ fn runner(elf: &Path, args: &[String]) -> Result<ExitCode> {
     );
     let outcome = run.run(&workspace_root(), |line| println!("{line}"))?;
     Ok(image::report_ending(&outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boards_json_lists_every_board_with_its_capacities() {
+        let v = boards_json();
+        let virt = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == "qemu-virt")
+            .unwrap();
+        assert_eq!(virt["total_vfs"], 64);
+        assert_eq!(virt["qemu"], true);
+        assert_eq!(
+            v.as_array().unwrap().len(),
+            board_config::board_names().len()
+        );
+    }
+
+    #[test]
+    fn completions_know_the_commands_and_values() {
+        use clap::CommandFactory;
+        let mut out = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "xtask",
+            &mut out,
+        );
+        let script = String::from_utf8(out).unwrap();
+        for word in [
+            "completions",
+            "ip",
+            "qemu-virt-256vf",
+            "uplink-to-vf",
+            "vfio_user",
+        ] {
+            assert!(script.contains(word), "no {word} in the bash completions");
+        }
+    }
 }

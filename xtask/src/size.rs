@@ -74,3 +74,34 @@ pub fn to_json(board: &str, s: &ImageSize) -> serde_json::Value {
         "static_ram": s.static_ram,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_has_every_figure_in_bytes() {
+        let s = super::ImageSize {
+            text: 1,
+            rodata: 2,
+            data: 3,
+            bss: 4,
+            stacks: 5,
+            page_tables: 6,
+            static_ram: 7,
+        };
+        let v = super::to_json("b", &s);
+        assert_eq!(v["board"], "b");
+        let figures: Vec<u64> = [
+            "text",
+            "rodata",
+            "data",
+            "bss",
+            "stacks",
+            "page_tables",
+            "static_ram",
+        ]
+        .iter()
+        .map(|k| v[k].as_u64().unwrap())
+        .collect();
+        assert_eq!(figures, [1, 2, 3, 4, 5, 6, 7]);
+    }
+}
