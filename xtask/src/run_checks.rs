@@ -35,37 +35,7 @@ pub fn sigint_cleans_up_with(exe: &std::path::Path) -> Result<String> {
         .stderr(Stdio::piped())
         .spawn()
         .context("starting cargo xtask run --forever")?;
-    let (tx, rx) = mpsc::channel::<(bool, String)>();
-    for (is_err, pipe) in [
-        (
-            false,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ),
-        (
-            true,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ),
-    ] {
-        let tx = tx.clone();
-        let pipe = pipe.expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(|l| l.ok()) {
-                let _ = tx.send((is_err, line));
-            }
-        });
-    }
-    drop(tx);
-    let mut seen = Seen {
-        rx,
-        out: String::new(),
-        err: String::new(),
-    };
+    let mut seen = Seen::of(&mut child);
     let result = (|| -> Result<String> {
         if !seen.until(TO_SERVING, |l| l.contains("serving until Ctrl-C")) {
             bail!("the run did not reach \"serving until Ctrl-C\"");
@@ -117,24 +87,7 @@ pub fn sigint_cleans_up_with(exe: &std::path::Path) -> Result<String> {
             String::from_utf8_lossy(&bad.stderr)
         );
 
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(st) = child.try_wait()? {
-                break st;
-            }
-            if Instant::now() > deadline {
-                bail!("still running 30 s after SIGINT");
-            }
-            seen.until(Duration::from_millis(100), |_| false);
-        };
-        seen.until(Duration::from_millis(500), |_| false);
-        ensure!(
-            status.code() == Some(130),
-            "exit status {:?} after SIGINT (130 expected)",
-            status.code()
-        );
+        sigint_ends_with_130(&mut child, &mut seen, Duration::from_secs(30))?;
         for (what, text, log) in [
             (
                 "the host side",
@@ -158,6 +111,34 @@ pub fn sigint_cleans_up_with(exe: &std::path::Path) -> Result<String> {
     result.map_err(|e| anyhow::anyhow!("{e:#}\n--- stderr\n{}\n--- stdout\n{}", seen.err, seen.out))
 }
 
+/// Sends `child` SIGINT (as Ctrl-C would) and waits up to `wait` for it to
+/// exit with 130, its output kept meanwhile.
+fn sigint_ends_with_130(
+    child: &mut std::process::Child,
+    seen: &mut Seen,
+    wait: Duration,
+) -> Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + wait;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if Instant::now() > deadline {
+            bail!("still running {wait:?} after SIGINT");
+        }
+        seen.until(Duration::from_millis(100), |_| false);
+    };
+    seen.until(Duration::from_millis(500), |_| false);
+    ensure!(
+        status.code() == Some(130),
+        "exit status {:?} after SIGINT (130 expected)",
+        status.code()
+    );
+    Ok(())
+}
+
 /// The run's output lines as they arrive, kept.
 struct Seen {
     rx: mpsc::Receiver<(bool, String)>,
@@ -166,6 +147,29 @@ struct Seen {
 }
 
 impl Seen {
+    /// Starts reading `child`'s piped stdout and stderr, a thread each.
+    fn of(child: &mut std::process::Child) -> Seen {
+        let (tx, rx) = mpsc::channel::<(bool, String)>();
+        let pipes: [(bool, Option<Box<dyn std::io::Read + Send>>); 2] = [
+            (false, child.stdout.take().map(|p| Box::new(p) as _)),
+            (true, child.stderr.take().map(|p| Box::new(p) as _)),
+        ];
+        for (is_err, pipe) in pipes {
+            let Some(pipe) = pipe else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(|l| l.ok()) {
+                    let _ = tx.send((is_err, line));
+                }
+            });
+        }
+        Seen {
+            rx,
+            out: String::new(),
+            err: String::new(),
+        }
+    }
+
     /// Takes lines for up to `wait`, until one satisfies `hit` (true) or
     /// the time is up or both pipes closed (false).
     fn until(&mut self, wait: Duration, hit: impl Fn(&str) -> bool) -> bool {
@@ -217,18 +221,7 @@ pub fn gdb_stub_answers() -> Result<String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            let _ = tx.send((true, line));
-        }
-    });
-    let mut seen = Seen {
-        rx,
-        out: String::new(),
-        err: String::new(),
-    };
+    let mut seen = Seen::of(&mut child);
     let result = (|| -> Result<String> {
         if !seen.until(TO_SERVING, |l| l.contains("gdb-multiarch")) {
             bail!("no gdb command printed");
@@ -256,21 +249,7 @@ pub fn gdb_stub_answers() -> Result<String> {
             text.contains("$T") || text.contains("$S"),
             "the stub answered {text:?} to `?`"
         );
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(st) = child.try_wait()? {
-                break st;
-            }
-            ensure!(Instant::now() < deadline, "still running 20 s after SIGINT");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        ensure!(
-            status.code() == Some(130),
-            "exit {:?} after SIGINT",
-            status.code()
-        );
+        sigint_ends_with_130(&mut child, &mut seen, Duration::from_secs(20))?;
         Ok(format!(
             "halted, the stub answered {}",
             text.trim_start_matches('+')
