@@ -369,13 +369,7 @@ fn main() -> ExitCode {
             }
             _ if vm => (|| {
                 setup::ensure_qemu()?;
-                let built = image::build(&image)?;
-                let ok = vm_run::main(Some(&built), false)?;
-                Ok(if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                })
+                linux_vm(Some(&image::build(&image)?), false)
             })(),
             Some(path) => sim(&path, Some(image)),
             None => run(
@@ -425,12 +419,7 @@ fn main() -> ExitCode {
             } else {
                 None
             };
-            let ok = vm_run::main(built.as_ref(), verbose)?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            linux_vm(built.as_ref(), verbose)
         })(),
         Cmd::Boards { json } => Ok(boards(json)),
         Cmd::Ip { socket, words } => {
@@ -459,6 +448,19 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `cargo xtask vm` and `run --vm`: the Linux VM's checks; exit status by
+/// them, or 130/143 when Ctrl-C ended the VM early.
+fn linux_vm(built: Option<&image::BuiltImage>, verbose: bool) -> Result<ExitCode> {
+    interrupt::install()?;
+    let ok = vm_run::main(built, verbose)?;
+    interrupt::check()?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn fuzz_all(seconds: u64, only: Option<&str>) -> Result<ExitCode> {
