@@ -317,7 +317,7 @@ fn administer_and_serve(
         vfs.push(vf);
     }
 
-    // Whatever happens from here, the firmware is shut down at the end.
+    // A failed traffic check is reported at the end, after the rest ran.
     let checked = if args.tap.is_some() {
         eprintln!(
             "    (uplink on a TAP device: the wire belongs to Linux; traffic checks skipped)"
