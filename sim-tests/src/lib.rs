@@ -37,6 +37,7 @@ pub mod reference;
 pub mod scenario;
 pub mod sim;
 pub mod sniff;
+pub mod soak;
 pub mod tap;
 pub mod transport;
 pub mod uplink;
