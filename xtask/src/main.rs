@@ -687,6 +687,21 @@ mod tests {
     }
 
     #[test]
+    fn soak_options_out_of_range_are_clear_errors() {
+        for (args, says) in [
+            (&["soak", "--minutes", "0"][..], "0 is not in 1..=10080"),
+            (&["soak", "--steps", "0"][..], "0 is not in 1.."),
+            (&["soak", "--vfs", "65"][..], "65 is not in 1..=64"),
+            (&["soak", "--seed", "x"][..], "invalid digit"),
+        ] {
+            let argv = std::iter::once("xtask").chain(args.iter().copied());
+            let e = Cli::try_parse_from(argv).err().expect("refused");
+            assert!(e.to_string().contains(says), "{args:?}: {e}");
+        }
+        assert!(Cli::try_parse_from(["xtask", "soak", "--seed", "3", "--steps", "9"]).is_ok());
+    }
+
+    #[test]
     fn completions_know_the_commands_and_values() {
         use clap::CommandFactory;
         let mut out = Vec::new();

@@ -30,16 +30,21 @@ fn clock_seed() -> u64 {
     (t.as_secs() ^ u64::from(t.subsec_nanos()) << 20) % 1_000_000_000
 }
 
-/// The command that runs the same soak again, up to `steps`.
-pub fn replay_command(args: &SoakArgs, seed: u64, steps: Option<u64>) -> String {
-    let mut cmd = format!("cargo xtask soak --seed {seed} --minutes {}", args.minutes);
+/// The command that runs the same soak again (`minutes`, `vfs`, `qemu`
+/// as given), up to `steps`.
+pub fn replay_command(
+    seed: u64,
+    (minutes, vfs, qemu): (u64, u16, bool),
+    steps: Option<u64>,
+) -> String {
+    let mut cmd = format!("cargo xtask soak --seed {seed} --minutes {minutes}");
     if let Some(s) = steps {
         cmd += &format!(" --steps {s}");
     }
-    if args.vfs != DEFAULT_VFS {
-        cmd += &format!(" --vfs {}", args.vfs);
+    if vfs != DEFAULT_VFS {
+        cmd += &format!(" --vfs {vfs}");
     }
-    if args.qemu {
+    if qemu {
         cmd += " --qemu";
     }
     cmd
@@ -69,7 +74,8 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
             "in-process (deterministic)"
         }
     );
-    println!("    replay: {}", replay_command(args, seed, None));
+    let how = (args.minutes, args.vfs, args.qemu);
+    println!("    replay: {}", replay_command(seed, how, None));
     let report = if args.qemu {
         in_qemu(args, &opts)?
     } else {
@@ -95,7 +101,7 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
             println!("    {}", f.message);
             println!(
                 "    replay: {}{}",
-                replay_command(args, seed, Some(f.step)),
+                replay_command(seed, how, Some(f.step)),
                 if args.qemu {
                     " (under QEMU the same choices, in real time: it may not fail the same way)"
                 } else {
@@ -166,4 +172,21 @@ fn in_qemu(args: &SoakArgs, opts: &SoakOptions) -> Result<SoakReport> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_command_carries_what_the_run_needs() {
+        assert_eq!(
+            replay_command(42, (5, DEFAULT_VFS, false), Some(17)),
+            "cargo xtask soak --seed 42 --minutes 5 --steps 17"
+        );
+        assert_eq!(
+            replay_command(7, (1, 3, true), None),
+            "cargo xtask soak --seed 7 --minutes 1 --vfs 3 --qemu"
+        );
+    }
 }

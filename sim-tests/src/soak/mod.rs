@@ -441,7 +441,9 @@ impl<'h, H: SoakTarget> Soak<'h, H> {
     /// wait for what is on its way, then every check.
     fn one_step(&mut self) -> Result<(), String> {
         self.h.delay_us(STEP_US);
-        if self.rng.chance(70) {
+        // With no VF and the uplink down, nobody can send.
+        let senders = self.enabled > 0 || self.uplink_up;
+        if senders && self.rng.chance(70) {
             self.traffic()?;
         } else {
             self.control()?;
