@@ -158,28 +158,7 @@ enum Cmd {
     /// enable and disable, uplink flaps), every check after every step
     /// (docs/robustness.md). Prints frames and operations per minute; a
     /// failure prints the command that replays it, and exits 1.
-    Soak {
-        /// How long to run, in minutes of wall-clock time (in-process the
-        /// device's own time is simulated).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_080))]
-        minutes: u64,
-        /// Against the firmware image under QEMU (real time) instead of
-        /// in-process (deterministic).
-        #[arg(long)]
-        qemu: bool,
-        /// The seed of every choice (default: one from the clock, printed).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Stop after this step: with --seed, replays a run up to where it
-        /// failed.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        steps: Option<u64>,
-        /// VFs enabled at most (the soak enables and disables them).
-        #[arg(long, default_value_t = soak::DEFAULT_VFS, value_parser = clap::value_parser!(u16).range(1..=64))]
-        vfs: u16,
-        #[command(flatten)]
-        image: image::ImageArgs,
-    },
+    Soak(soak::SoakArgs),
     /// List the boards in board-configs/.
     Boards {
         /// A JSON array (name, description, TotalVFs, queue pairs, whether
@@ -437,21 +416,7 @@ fn main() -> ExitCode {
         } => bench(qemu, profile, top, (plot, flamegraph), image),
         Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
-        Cmd::Soak {
-            minutes,
-            qemu,
-            seed,
-            steps,
-            vfs,
-            image,
-        } => soak::run(&soak::SoakArgs {
-            minutes,
-            qemu,
-            seed,
-            steps,
-            vfs,
-            image,
-        }),
+        Cmd::Soak(args) => soak::run(&args),
         Cmd::Vm {
             verbose,
             qemu,

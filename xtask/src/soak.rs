@@ -9,12 +9,28 @@ use sim_tests::soak::{self, SoakOptions, SoakReport};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[derive(clap::Args)]
 pub struct SoakArgs {
+    /// How long to run, in minutes of wall-clock time (in-process the
+    /// device's own time is simulated).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_080))]
     pub minutes: u64,
+    /// Against the firmware image under QEMU (real time) instead of
+    /// in-process (deterministic).
+    #[arg(long)]
     pub qemu: bool,
+    /// The seed of every choice (default: one from the clock, printed).
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Stop after this step: with --seed, replays a run up to where it
+    /// failed.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
+    /// VFs enabled at most (the soak enables and disables them).
+    #[arg(long, default_value_t = DEFAULT_VFS, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub vfs: u16,
+    /// The image's build and board (with --qemu).
+    #[command(flatten)]
     pub image: ImageArgs,
 }
 
