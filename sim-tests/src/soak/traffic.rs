@@ -125,8 +125,6 @@ impl<H: SoakTarget> Soak<'_, H> {
         } else {
             From::Vf(self.rng.below(self.enabled as u64) as usize)
         };
-        self.seq += 1;
-        let seq = self.seq;
         let (frame, vid, malformed, what) = if self.rng.chance(8) {
             let mut m = self.rng.pick(&[
                 Malformed::Runt,
@@ -146,7 +144,28 @@ impl<H: SoakTarget> Soak<'_, H> {
             let vid = spec.tags.first().map(|(_, tci)| tci & 0x0fff);
             (spec.build(), vid, None, what)
         };
-        let mut frame = frame;
+        let what = self.offer(from, frame, vid, malformed, what)?;
+        // In real time a wire frame nobody gets gives nothing to wait
+        // for: a frame for the PF behind it does (the firmware takes the
+        // wire in order), so no check reads counters it is changing.
+        if matches!(from, From::Wire) && self.h.real_time() {
+            let fence = FrameSpec::new(PF_MAC, PEER).build();
+            self.offer(From::Wire, fence, None, None, "pf (fence)".into())?;
+        }
+        Ok(what)
+    }
+
+    /// Sends one frame, with what the reference says becomes of it.
+    fn offer(
+        &mut self,
+        from: From,
+        mut frame: Vec<u8>,
+        vid: Option<u16>,
+        malformed: Option<Malformed>,
+        what: String,
+    ) -> Result<String, String> {
+        self.seq += 1;
+        let seq = self.seq;
         put_marker(&mut frame, seq);
         let kind = match malformed {
             Some(_) => "malformed",
