@@ -17,6 +17,9 @@
 //!   and reading pcap or pcapng back; [`sniff`]: the wire under `--tap`.
 //! - [`cosim`]: the same drivers against the firmware image under QEMU.
 //! - [`scenario`]: scenario files run through the drivers, JSON per step.
+//! - [`reference`]: a model of the switch the firmware is held to;
+//!   [`soak`]: random traffic and control operations for minutes, checked
+//!   against it after every step.
 
 pub mod capture;
 pub mod cosim;
@@ -30,9 +33,11 @@ pub mod model;
 pub mod pcapng;
 pub mod qemu;
 pub mod qmp;
+pub mod reference;
 pub mod scenario;
 pub mod sim;
 pub mod sniff;
+pub mod soak;
 pub mod tap;
 pub mod transport;
 pub mod uplink;

@@ -1,9 +1,9 @@
 //! Property: for random VF configurations and random frames (from the wire
 //! and from VFs), the firmware's switch delivers exactly what a simple
 //! reference model says: which ports get which frames, with which tags.
-//! The reference parses with `etherparse`, not with the firmware's parser.
+//! The reference (`sim_tests::reference`, which the soak uses too) parses
+//! with `etherparse`, not with the firmware's parser.
 
-use etherparse::{Ethernet2HeaderSlice, SingleVlanHeaderSlice};
 use firmware::admin::BridgeMode;
 use firmware::mac::Mac;
 use firmware::vf::{LinkState, VlanProto};
@@ -14,9 +14,9 @@ use sim_tests::drivers::queues::Rings;
 use sim_tests::drivers::vf::VfDriver;
 use sim_tests::frames::FrameSpec;
 use sim_tests::model::{PF_RID, pfreg};
+use sim_tests::reference::{Deliveries, Port, Reference, VfView};
 use sim_tests::sim::Sim;
 use sim_tests::transport::Transport;
-use std::collections::BTreeMap;
 
 const VFS: usize = 4;
 const PF_MAC: Mac = Mac([0x02, 0xf0, 0, 0, 0, 1]);
@@ -113,147 +113,6 @@ fn traffic() -> impl Strategy<Value = Traffic> {
         })
 }
 
-/// Ports: "wire", "pf", "vf0".."vf3".
-type Deliveries = BTreeMap<String, Vec<Vec<u8>>>;
-
-struct Reference<'a> {
-    cfg: &'a [VfCfg],
-    macs: &'a [Mac],
-    uplink_up: bool,
-    veb: bool,
-}
-
-impl Reference<'_> {
-    fn link_up(&self, i: usize) -> bool {
-        match self.cfg[i].link {
-            LinkState::Enable => true,
-            LinkState::Auto => self.uplink_up,
-            LinkState::Disable => false,
-        }
-    }
-
-    /// What VF `i` receives of `frame` (None: not accepted).
-    fn vf_rx(&self, i: usize, frame: &[u8]) -> Option<Vec<u8>> {
-        let c = &self.cfg[i];
-        if !self.link_up(i) || c.link == LinkState::Disable {
-            return None;
-        }
-        let eth = Ethernet2HeaderSlice::from_slice(frame).ok()?;
-        let dst = Mac(eth.destination());
-        let promisc = c.xcast == XcastMode::Promisc && c.trusted;
-        let xcast = if c.trusted {
-            c.xcast
-        } else {
-            c.xcast.min(XcastMode::Multi)
-        };
-        let accept = if dst == Mac::BROADCAST {
-            true
-        } else if dst.is_multicast() {
-            let registered = GROUPS
-                .iter()
-                .position(|g| *g == dst)
-                .is_some_and(|g| c.groups.contains(&g));
-            (xcast >= XcastMode::Multi && registered) || xcast >= XcastMode::AllMulti
-        } else {
-            dst == self.macs[i] || promisc
-        };
-        if !accept {
-            return None;
-        }
-        let tagged = eth.ether_type().0 == 0x8100;
-        let vid = if tagged {
-            Some(
-                SingleVlanHeaderSlice::from_slice(&frame[14..])
-                    .ok()?
-                    .vlan_identifier()
-                    .value(),
-            )
-        } else {
-            None
-        };
-        match c.port_vlan {
-            Some(pv) => (vid == Some(pv)).then(|| {
-                let mut f = frame[..12].to_vec();
-                f.extend_from_slice(&frame[16..]);
-                f
-            }),
-            None => match vid {
-                None | Some(0) => Some(frame.to_vec()),
-                Some(v) => c.vlans.contains(&v).then(|| frame.to_vec()),
-            },
-        }
-    }
-
-    fn owner(&self, dst: Mac) -> bool {
-        dst == PF_MAC || self.macs.contains(&dst)
-    }
-
-    fn expect(&self, t: &Traffic, frame: &[u8]) -> Deliveries {
-        let mut out = Deliveries::new();
-        let mut put = |port: String, f: Vec<u8>| out.entry(port).or_default().push(f);
-        let dst = Mac(Ethernet2HeaderSlice::from_slice(frame)
-            .unwrap()
-            .destination());
-        match t.from {
-            None => {
-                let known = self.owner(dst);
-                for i in 0..VFS {
-                    if let Some(f) = self.vf_rx(i, frame) {
-                        put(format!("vf{i}"), f);
-                    }
-                }
-                if dst.is_multicast() || dst == PF_MAC || !known {
-                    put("pf".into(), frame.to_vec());
-                }
-            }
-            Some(s) => {
-                let c = &self.cfg[s];
-                if !self.link_up(s) {
-                    return out;
-                }
-                if c.spoofchk {
-                    let src = Mac(Ethernet2HeaderSlice::from_slice(frame).unwrap().source());
-                    let vid_ok = match (c.port_vlan, t.vid) {
-                        (Some(_), Some(_)) => false,
-                        (None, Some(v)) => c.vlans.contains(&v),
-                        _ => true,
-                    };
-                    if src != self.macs[s] || !vid_ok {
-                        return out;
-                    }
-                }
-                // The port VLAN is pushed as the outer tag.
-                let wire = match c.port_vlan {
-                    Some(pv) => {
-                        let mut f = frame[..12].to_vec();
-                        f.extend_from_slice(&[0x81, 0x00, (pv >> 8) as u8, pv as u8]);
-                        f.extend_from_slice(&frame[12..]);
-                        f
-                    }
-                    None => frame.to_vec(),
-                };
-                let mut to_wire = true;
-                if self.veb {
-                    let unicast_known = !dst.is_multicast() && self.owner(dst);
-                    for i in (0..VFS).filter(|i| *i != s) {
-                        if let Some(f) = self.vf_rx(i, &wire) {
-                            put(format!("vf{i}"), f);
-                        }
-                    }
-                    if dst.is_multicast() || dst == PF_MAC {
-                        put("pf".into(), wire.clone());
-                    }
-                    to_wire = !unicast_known;
-                }
-                if to_wire && self.uplink_up {
-                    put("wire".into(), wire);
-                }
-            }
-        }
-        out
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -295,7 +154,23 @@ proptest! {
         }
         sim.set_uplink(uplink_up);
         sim.uplink.take_tx();
-        let reference = Reference { cfg: &cfg, macs: &macs, uplink_up, veb };
+        let views: Vec<VfView> = cfg
+            .iter()
+            .zip(&macs)
+            .map(|(c, mac)| VfView {
+                mac: *mac,
+                spoofchk: c.spoofchk,
+                port_vlan: c.port_vlan,
+                link: c.link,
+                trusted: c.trusted,
+                xcast: c.xcast,
+                vlans: c.vlans.clone(),
+                groups: c.groups.iter().map(|g| GROUPS[*g]).collect(),
+                // What the VF driver's bring-up asks (SET_LPE 1518).
+                max_frame: 1518,
+            })
+            .collect();
+        let reference = Reference { vfs: &views, pf_mac: PF_MAC, uplink_up, veb };
         for t in &frames {
             let dst = match t.dst {
                 Dst::Vf(i) => macs[i],
@@ -322,19 +197,19 @@ proptest! {
             let mut got = Deliveries::new();
             let wire = sim.uplink.take_tx();
             if !wire.is_empty() {
-                got.insert("wire".into(), wire);
+                got.insert(Port::Wire, wire);
             }
             let pf_got: Vec<Vec<u8>> = pf_rings.receive(&mut sim).into_iter().map(|r| r.data).collect();
             if !pf_got.is_empty() {
-                got.insert("pf".into(), pf_got);
+                got.insert(Port::Pf, pf_got);
             }
             for (i, r) in rings.iter_mut().enumerate() {
                 let v: Vec<Vec<u8>> = r.receive(&mut sim).into_iter().map(|r| r.data).collect();
                 if !v.is_empty() {
-                    got.insert(format!("vf{i}"), v);
+                    got.insert(Port::Vf(i), v);
                 }
             }
-            prop_assert_eq!(got, reference.expect(t, &frame), "traffic {:?}", t);
+            prop_assert_eq!(got, reference.expect(t.from, t.vid, &frame), "traffic {:?}", t);
         }
         // Every frame accounted for, on every port.
         prop_assert!(sim.device.uplink_counters().balanced());

@@ -16,6 +16,7 @@ mod profile;
 mod run_checks;
 mod setup;
 mod size;
+mod soak;
 mod test;
 mod vm;
 mod vm_run;
@@ -152,6 +153,12 @@ enum Cmd {
     },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
+    /// A soak: random traffic of every kind from the wire and every VF,
+    /// with control operations between (resets, FLR, administration, VF
+    /// enable and disable, uplink flaps), every check after every step
+    /// (docs/robustness.md). Prints frames and operations per minute; a
+    /// failure prints the command that replays it, and exits 1.
+    Soak(soak::SoakArgs),
     /// List the boards in board-configs/.
     Boards {
         /// A JSON array (name, description, TotalVFs, queue pairs, whether
@@ -403,6 +410,7 @@ fn main() -> ExitCode {
         } => bench(qemu, profile, top, (plot, flamegraph), image),
         Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
+        Cmd::Soak(args) => soak::run(&args),
         Cmd::Vm {
             verbose,
             qemu,
@@ -643,6 +651,21 @@ mod tests {
             v.as_array().unwrap().len(),
             board_config::board_names().len()
         );
+    }
+
+    #[test]
+    fn soak_options_out_of_range_are_clear_errors() {
+        for (args, says) in [
+            (&["soak", "--minutes", "0"][..], "0 is not in 1..=10080"),
+            (&["soak", "--steps", "0"][..], "0 is not in 1.."),
+            (&["soak", "--vfs", "65"][..], "65 is not in 1..=64"),
+            (&["soak", "--seed", "x"][..], "invalid digit"),
+        ] {
+            let argv = std::iter::once("xtask").chain(args.iter().copied());
+            let e = Cli::try_parse_from(argv).err().expect("refused");
+            assert!(e.to_string().contains(says), "{args:?}: {e}");
+        }
+        assert!(Cli::try_parse_from(["xtask", "soak", "--seed", "3", "--steps", "9"]).is_ok());
     }
 
     #[test]

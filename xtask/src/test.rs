@@ -130,6 +130,7 @@ pub fn run_all() -> Result<ExitCode> {
         )
     });
     scenarios(&mut s);
+    s.check("soak (in-process, 1 minute)", soak_one_minute);
 
     let qemu_ready = setup::ensure_qemu();
     let default_image = ImageArgs {
@@ -344,6 +345,37 @@ fn scenarios(s: &mut Summary) {
             );
             Ok(format!("{} steps", sc.steps.len()))
         });
+    }
+}
+
+/// The in-process soak for a minute, from a seed of the clock (a failure
+/// prints the command that replays it).
+fn soak_one_minute() -> Result<String> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |t| t.as_secs() % 1_000_000_000);
+    let opts = sim_tests::soak::SoakOptions {
+        seed,
+        duration: Duration::from_secs(60),
+        max_steps: None,
+        vfs: crate::soak::DEFAULT_VFS,
+    };
+    let mut sim = sim_tests::sim::Sim::with_board_capacities();
+    let r = sim_tests::soak::run(&mut sim, &opts, |_| true)?;
+    match &r.failure {
+        None => Ok(format!(
+            "seed {seed}: {} steps, {:.0} frames/min, {:.0} operations/min",
+            r.steps,
+            r.frames_per_minute(),
+            r.ops_per_minute()
+        )),
+        Some(f) => bail!(
+            "step {} ({}): {}; replay: {}",
+            f.step,
+            f.action,
+            f.message,
+            crate::soak::replay_command(seed, (1, crate::soak::DEFAULT_VFS, false), Some(f.step))
+        ),
     }
 }
 

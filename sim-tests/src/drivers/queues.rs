@@ -51,6 +51,8 @@ pub struct Rings {
     pub base: u32,
     pub buf_size: usize,
     pub pairs: Vec<QueuePair>,
+    buf_kib: u32,
+    vme: bool,
 }
 
 fn words(d: [u32; 4]) -> [u8; 16] {
@@ -79,21 +81,6 @@ impl Rings {
         vme: bool,
     ) -> Result<Rings, String> {
         let buf_size = buf_kib as usize * 1024;
-        if base == 0 {
-            // A VF tells the device over how many Rx queues RSS may spread
-            // (VFPSRTYPE.RQPL), as ixgbevf and DPDK do; the PF has no such
-            // register in its map.
-            let rqpl = match queues {
-                0 | 1 => 0,
-                2 | 3 => 1,
-                _ => 2,
-            };
-            t.bar_write32(
-                rid,
-                hal::ixgbe::vfreg::VFPSRTYPE,
-                rqpl << hal::ixgbe::vfreg::PSRTYPE_RQPL_SHIFT,
-            );
-        }
         let mut pairs = Vec::new();
         for q in 0..queues {
             let mut alloc = |len: u64, align: u64| {
@@ -108,6 +95,71 @@ impl Rings {
             let rx_bufs = (0..count)
                 .map(|_| alloc(buf_size as u64, 64))
                 .collect::<Result<Vec<_>, _>>()?;
+            let ring = |base, bufs| Ring {
+                base,
+                count,
+                bufs,
+                next: 0,
+                clean: 0,
+            };
+            pairs.push(QueuePair {
+                q,
+                rx: ring(rx_base, rx_bufs),
+                tx: ring(tx_base, tx_bufs),
+                partial: Vec::new(),
+                partial_descs: 0,
+            });
+        }
+        let mut rings = Rings {
+            capture: None,
+            rid,
+            base,
+            buf_size,
+            pairs,
+            buf_kib,
+            vme,
+        };
+        rings.program(t);
+        Ok(rings)
+    }
+
+    /// Sets the same rings (the memory the driver already has) up again,
+    /// empty, as a driver does after its function was reset; `rid` is the
+    /// function's routing ID now (a VF's follows NumVFs).
+    pub fn restart(&mut self, t: &mut impl Transport, rid: u16) {
+        self.rid = rid;
+        for p in &mut self.pairs {
+            for r in [&mut p.rx, &mut p.tx] {
+                r.next = 0;
+                r.clean = 0;
+            }
+            p.partial.clear();
+            p.partial_descs = 0;
+        }
+        self.program(t);
+    }
+
+    /// Programs every queue pair's registers and posts the Rx buffers.
+    fn program(&mut self, t: &mut impl Transport) {
+        let (rid, base) = (self.rid, self.base);
+        if base == 0 {
+            // A VF tells the device over how many Rx queues RSS may spread
+            // (VFPSRTYPE.RQPL), as ixgbevf and DPDK do; the PF has no such
+            // register in its map.
+            let rqpl = match self.pairs.len() {
+                0 | 1 => 0,
+                2 | 3 => 1,
+                _ => 2,
+            };
+            t.bar_write32(
+                rid,
+                hal::ixgbe::vfreg::VFPSRTYPE,
+                rqpl << hal::ixgbe::vfreg::PSRTYPE_RQPL_SHIFT,
+            );
+        }
+        for pair in &mut self.pairs {
+            let (q, count) = (pair.q, pair.tx.count);
+            let (tx_base, rx_base) = (pair.tx.base, pair.rx.base);
             let r = |off: u32| base + off;
             // As ixgbevf does on every ring set-up: the queues are stopped
             // first, and only then given their rings and heads.
@@ -129,46 +181,19 @@ impl Rings {
             t.bar_write32(
                 rid,
                 r(srrctl(q)),
-                buf_kib | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
+                self.buf_kib | SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN,
             );
             t.bar_write32(
                 rid,
                 r(rxdctl(q)),
-                RXDCTL_ENABLE | if vme { RXDCTL_VME } else { 0 },
+                RXDCTL_ENABLE | if self.vme { RXDCTL_VME } else { 0 },
             );
-            let mut pair = QueuePair {
-                q,
-                rx: Ring {
-                    base: rx_base,
-                    count,
-                    bufs: rx_bufs,
-                    next: 0,
-                    clean: 0,
-                },
-                tx: Ring {
-                    base: tx_base,
-                    count,
-                    bufs: tx_bufs,
-                    next: 0,
-                    clean: 0,
-                },
-                partial: Vec::new(),
-                partial_descs: 0,
-            };
             // Post every buffer but one (a full ring looks empty).
             for i in 0..count {
                 Self::post(t, &mut pair.rx, i);
             }
             t.bar_write32(rid, r(rdt(q)), count - 1);
-            pairs.push(pair);
         }
-        Ok(Rings {
-            capture: None,
-            rid,
-            base,
-            buf_size,
-            pairs,
-        })
     }
 
     fn post(t: &mut impl Transport, ring: &mut Ring, i: u32) {
@@ -257,6 +282,16 @@ impl Rings {
         let done = (head + ring.count - ring.clean) % ring.count;
         ring.clean = head % ring.count;
         done
+    }
+
+    /// Whether the device has taken every frame queued on every Tx queue
+    /// (reaping what it finished).
+    pub fn tx_drained(&mut self, t: &mut impl Transport) -> bool {
+        (0..self.pairs.len()).all(|q| {
+            self.reap(t, q);
+            let ring = &self.pairs[q].tx;
+            ring.clean == ring.next
+        })
     }
 
     /// Reads a Tx descriptor back (to see DD).
