@@ -98,6 +98,9 @@ pub struct QemuRun {
     pub append: Option<String>,
     /// `None` runs until the guest exits (use only interactively).
     pub timeout: Option<Duration>,
+    /// The board's `qemu.args`: what the machine needs (`-smp 4` on
+    /// xlnx-versal-virt), before `extra_args`.
+    pub board_args: Vec<String>,
     pub extra_args: Vec<String>,
     /// Set to stop the run early (QEMU is killed).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -149,10 +152,11 @@ impl QemuRun {
             elf: elf.to_owned(),
             machine: q.machine.clone(),
             cpu: q.cpu.clone(),
-            ram_bytes: board.memory.ram.size,
+            ram_bytes: q.memory_bytes(&board.memory.ram),
             semihosting: board.board.exit == ExitMethod::Semihosting,
             append: None,
             timeout: Some(Duration::from_secs(60)),
+            board_args: q.args.clone(),
             extra_args: Vec::new(),
             stop: None,
         })
@@ -190,8 +194,15 @@ impl QemuRun {
         if let Some(append) = &self.append {
             args.extend(["-append".into(), append.clone()]);
         }
+        args.extend(self.board_args.iter().cloned());
         args.extend(self.extra_args.iter().cloned());
         args
+    }
+
+    /// Whether the board fixes the CPU count itself (then a caller's
+    /// `-smp 1` would be refused by the machine).
+    pub fn board_sets_smp(&self) -> bool {
+        self.board_args.iter().any(|a| a == "-smp")
     }
 
     /// Boots the image and waits for it to end (or the timeout), calling

@@ -76,6 +76,13 @@ impl Pl011 {
         Self { regs: base }
     }
 
+    /// # Safety
+    /// As [`Pl011::new`], with `base` non-zero.
+    pub const unsafe fn at(base: usize) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::new(NonNull::new_unchecked(base as *mut Pl011Registers)) }
+    }
+
     fn regs(&self) -> &Pl011Registers {
         // SAFETY: `new`'s contract.
         unsafe { self.regs.as_ref() }
