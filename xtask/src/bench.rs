@@ -53,8 +53,18 @@ pub struct Report {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BudgetFile {
+    /// The boards the budget was measured on and holds (the counts depend
+    /// on the image's layout, so a board's own counts need its own check).
+    #[serde(default)]
+    boards: Vec<String>,
     /// Path name → most instructions per frame allowed.
     budget: BTreeMap<String, u64>,
+}
+
+/// Whether the budget file holds `board`'s counts; the boards it holds.
+pub fn budget_holds(budget_toml: &str, board: &str) -> Result<(bool, Vec<String>)> {
+    let file: BudgetFile = toml::from_str(budget_toml).context("reading the budget file")?;
+    Ok((file.boards.iter().any(|b| b == board), file.boards))
 }
 
 fn field(words: &BTreeMap<&str, &str>, key: &str, line: &str) -> Result<u64> {
@@ -448,6 +458,19 @@ mod tests {
         assert_eq!(rep.paths["wire-broadcast-decision"].worst, 40);
         assert_eq!(rep.per_extra_destination["wire-broadcast-decision"], 10.0);
         assert!(!rep.per_extra_destination.contains_key("a"));
+    }
+
+    #[test]
+    fn budget_names_the_boards_it_holds() {
+        let text = "boards = [\"qemu-virt\"]\n[budget]\na = 1\n";
+        assert_eq!(
+            budget_holds(text, "qemu-virt").unwrap(),
+            (true, vec!["qemu-virt".to_owned()])
+        );
+        assert!(!budget_holds(text, "vck190").unwrap().0);
+        let real = read_budget().unwrap();
+        assert!(budget_holds(&real, "qemu-virt").unwrap().0);
+        assert!(budget_holds(&real, "qemu-virt-256vf").unwrap().0);
     }
 
     #[test]
