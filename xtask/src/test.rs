@@ -360,6 +360,29 @@ struct Boot<'a> {
     logged: Vec<String>,
 }
 
+impl<'a> Boot<'a> {
+    /// A boot on the board's own machine, for the checks that need no name.
+    fn expect(append: &'a str, exit: i32, logged: Vec<String>) -> Self {
+        Boot {
+            name: "",
+            append,
+            machine: None,
+            exit,
+            logged,
+        }
+    }
+}
+
+/// The release image with info logs, as the QEMU checks boot it.
+fn release_image(board: &str) -> Result<image::BuiltImage> {
+    image::build(&ImageArgs {
+        board: board.into(),
+        release: true,
+        debug: false,
+        log: "info".into(),
+    })
+}
+
 fn boot(built: &image::BuiltImage, b: &Boot) -> Result<String> {
     let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
     run.append = Some(b.append.to_owned());
@@ -674,21 +697,14 @@ fn fuzz_smoke(s: &mut Summary) {
 fn second_board(s: &mut Summary) {
     let mut built = None;
     s.check("second board (qemu-virt-256vf) builds and boots", || {
-        let built = &*built.insert(image::build(&ImageArgs {
-            board: "qemu-virt-256vf".into(),
-            release: true,
-            debug: false,
-            log: "info".into(),
-        })?);
+        let built = &*built.insert(release_image("qemu-virt-256vf")?);
         let c = &built.board.config;
         boot(
             built,
-            &Boot {
-                name: "",
-                append: "mode=selftest ticks=5",
-                machine: None,
-                exit: 0,
-                logged: vec![
+            &Boot::expect(
+                "mode=selftest ticks=5",
+                0,
+                vec![
                     format!("on board {}", c.board.name),
                     format!("capacities: {} VFs", c.capacities.total_vfs),
                     format!(
@@ -697,7 +713,7 @@ fn second_board(s: &mut Summary) {
                         c.memory.ram.start + c.memory.ram.size
                     ),
                 ],
-            },
+            ),
         )
     });
     if let Some(built) = &built {
@@ -719,62 +735,33 @@ fn development_boards(s: &mut Summary) {
         s.check(
             &format!("{board}: builds, boots at EL{entry_el}, self-test passes"),
             || {
-                let built = &*built.insert(image::build(&ImageArgs {
-                    board: board.into(),
-                    release: true,
-                    debug: false,
-                    log: "info".into(),
-                })?);
+                let built = &*built.insert(release_image(board)?);
                 let c = &built.board.config;
-                boot(
-                    built,
-                    &Boot {
-                        name: "",
-                        append: "mode=selftest ticks=5",
-                        machine: None,
-                        exit: 0,
-                        logged: vec![
-                            format!("on board {board}"),
-                            format!("entered at EL{entry_el}, running at EL1"),
-                            format!("memory map: devices.uart {:#010x}", c.devices.uart.start),
-                            "MMU on, D-cache on, I-cache on".into(),
-                            format!("tick {} Hz on INTID {}", c.timer.tick_hz, c.timer.intid),
-                            "self-test passed".into(),
-                        ],
-                    },
-                )
+                let logged = vec![
+                    format!("on board {board}"),
+                    format!("entered at EL{entry_el}, running at EL1"),
+                    format!("memory map: devices.uart {:#010x}", c.devices.uart.start),
+                    "MMU on, D-cache on, I-cache on".into(),
+                    format!("tick {} Hz on INTID {}", c.timer.tick_hz, c.timer.intid),
+                    "self-test passed".into(),
+                ];
+                boot(built, &Boot::expect("mode=selftest ticks=5", 0, logged))
             },
         );
         let Some(built) = &built else { continue };
         s.check(&format!("{board}: panic is reported, exit 3"), || {
-            boot(
-                built,
-                &Boot {
-                    name: "",
-                    append: "mode=panic",
-                    machine: None,
-                    exit: 3,
-                    logged: vec!["panic requested on the command line".into()],
-                },
-            )
+            let logged = vec!["panic requested on the command line".into()];
+            boot(built, &Boot::expect("mode=panic", 3, logged))
         });
         s.check(
             &format!("{board}: unmapped access is reported, exit 4"),
             || {
                 let ram = built.board.config.memory.ram;
-                boot(
-                    built,
-                    &Boot {
-                        name: "",
-                        append: "mode=fault-unmapped",
-                        machine: None,
-                        exit: 4,
-                        logged: vec![
-                            "data abort (EC=0x25)".into(),
-                            format!("FAR={:#018x}", ram.start + ram.size),
-                        ],
-                    },
-                )
+                let logged = vec![
+                    "data abort (EC=0x25)".into(),
+                    format!("FAR={:#018x}", ram.start + ram.size),
+                ];
+                boot(built, &Boot::expect("mode=fault-unmapped", 4, logged))
             },
         );
         s.check(
@@ -791,10 +778,8 @@ fn development_boards(s: &mut Summary) {
                     bail!("the co-simulation started");
                 };
                 let e = format!("{e:#}");
-                anyhow::ensure!(
-                    e.contains(&format!("board {board} has no [shared_memory] window")),
-                    "{e}"
-                );
+                let wanted = format!("board {board} has no [shared_memory] window");
+                anyhow::ensure!(e.contains(&wanted), "{e}");
                 Ok(String::new())
             },
         );
@@ -802,19 +787,13 @@ fn development_boards(s: &mut Summary) {
             s.check(
                 "zcu102: secure=on enters at EL3, GICv2 groups set there",
                 || {
-                    boot(
-                        built,
-                        &Boot {
-                            name: "",
-                            append: "mode=selftest ticks=5",
-                            machine: Some("xlnx-zcu102,secure=on"),
-                            exit: 0,
-                            logged: vec![
-                                "entered at EL3, running at EL1".into(),
-                                "self-test passed".into(),
-                            ],
-                        },
-                    )
+                    let logged = vec![
+                        "entered at EL3, running at EL1".into(),
+                        "self-test passed".into(),
+                    ];
+                    let mut b = Boot::expect("mode=selftest ticks=5", 0, logged);
+                    b.machine = Some("xlnx-zcu102,secure=on");
+                    boot(built, &b)
                 },
             );
         }

@@ -7,6 +7,7 @@
 //! stream. Unlike the PL011, the transmitter is disabled at reset: nothing
 //! leaves until [`CadenceUart::init`] enables it.
 
+use super::{ConsoleUart, WouldBlock};
 use core::ptr::NonNull;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
@@ -82,10 +83,6 @@ const ALL_INTERRUPTS: u32 = 0x1fff;
 /// not hang the boot before anything can be logged.
 const RESET_SPINS: u32 = 100_000;
 
-/// The transmit FIFO is full; try again later.
-#[derive(Debug, PartialEq, Eq)]
-pub struct WouldBlock;
-
 /// A Cadence UART at a fixed address.
 pub struct CadenceUart {
     regs: NonNull<CadenceRegisters>,
@@ -115,11 +112,13 @@ impl CadenceUart {
         // SAFETY: `new`'s contract.
         unsafe { self.regs.as_ref() }
     }
+}
 
+impl ConsoleUart for CadenceUart {
     /// Interrupts masked, both paths reset, 8N1 in normal mode, transmitter
     /// and receiver on. The baud rate (BAUDGEN, BAUDDIV) is left as the
     /// boot loader set it, as for the PL011 (QEMU ignores it).
-    pub fn init(&mut self) {
+    fn init(&mut self) {
         let regs = self.regs();
         regs.idr.set(ALL_INTERRUPTS);
         regs.isr.set(ALL_INTERRUPTS); // write-1-to-clear
@@ -137,8 +136,7 @@ impl CadenceUart {
             .write(CR::TX_EN::SET + CR::RX_EN::SET + CR::STOPBRK::SET);
     }
 
-    /// Queues one byte, or says the FIFO is full.
-    pub fn try_write_byte(&mut self, byte: u8) -> Result<(), WouldBlock> {
+    fn try_write_byte(&mut self, byte: u8) -> Result<(), WouldBlock> {
         let regs = self.regs();
         if regs.sr.is_set(SR::TXFULL) {
             return Err(WouldBlock);
@@ -147,27 +145,11 @@ impl CadenceUart {
         Ok(())
     }
 
-    /// Queues every byte, waiting for FIFO space as needed.
-    pub fn write_bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            while self.try_write_byte(b).is_err() {
-                core::hint::spin_loop();
-            }
-        }
-    }
-
     /// Whether every queued byte has left the wire: FIFO empty and the
     /// transmitter idle.
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         let sr = self.regs().sr.extract();
         sr.is_set(SR::TXEMPTY) && !sr.is_set(SR::TACTIVE)
-    }
-
-    /// Waits until every queued byte has been sent.
-    pub fn flush(&mut self) {
-        while !self.is_idle() {
-            core::hint::spin_loop();
-        }
     }
 }
 

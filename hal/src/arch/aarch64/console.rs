@@ -8,6 +8,7 @@
 //! of the fatal report being lost in a corrupt frame.
 
 use crate::board::devices::{UART_START, Uart};
+use crate::drivers::ConsoleUart;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
