@@ -102,6 +102,20 @@ pub enum ExitMethod {
 pub struct Qemu {
     pub machine: String,
     pub cpu: String,
+    /// `-m` in bytes when it is not `memory.ram.size` (a board whose RAM
+    /// region leaves out the bottom of the machine's DDR).
+    #[serde(default)]
+    pub memory: Option<u64>,
+    /// More arguments the machine needs (`-smp 4` for xlnx-versal-virt).
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl Qemu {
+    /// The size to give QEMU's `-m`, in bytes.
+    pub fn memory_bytes(&self, ram: &Region) -> u64 {
+        self.memory.unwrap_or(ram.size)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,12 +128,72 @@ pub struct Memory {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Devices {
-    pub uart: Region,
-    pub gic_distributor: Region,
-    pub gic_cpu_interface: Region,
-    pub virtio_mmio: Region,
-    pub pcie_ecam: Region,
-    pub pcie_mmio: Region,
+    pub uart: Uart,
+    pub gic: Gic,
+    /// virtio-mmio transports (the QEMU uplink); absent on a board without.
+    pub virtio_mmio: Option<Region>,
+    /// PCIe configuration space; absent on a board without a root complex.
+    pub pcie_ecam: Option<Region>,
+    /// The 32-bit PCIe memory window BARs are assigned from.
+    pub pcie_mmio: Option<Region>,
+}
+
+/// The console UART: which driver, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uart {
+    pub kind: UartKind,
+    pub start: u64,
+    pub size: u64,
+}
+
+impl Uart {
+    pub fn region(&self) -> Region {
+        Region {
+            start: self.start,
+            size: self.size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UartKind {
+    /// Arm PrimeCell PL011 (QEMU virt, Versal).
+    Pl011,
+    /// Cadence UART, `cdns,uart-r1p12` (Zynq UltraScale+).
+    Cadence,
+}
+
+impl UartKind {
+    /// The register block's size: the UART region must hold it.
+    pub fn registers_size(self) -> u64 {
+        match self {
+            UartKind::Pl011 => 0x48,
+            UartKind::Cadence => 0x48,
+        }
+    }
+}
+
+/// The interrupt controller. GICv2 has a memory-mapped CPU interface;
+/// GICv3 has system-register CPU interfaces and one redistributor frame
+/// pair per core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gic {
+    pub version: GicVersion,
+    pub distributor: Region,
+    /// GICv2 only: GICC.
+    pub cpu_interface: Option<Region>,
+    /// GICv3 only: the redistributor region (RD_base + SGI_base per core).
+    pub redistributor: Option<Region>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GicVersion {
+    V2,
+    V3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -155,8 +229,18 @@ impl fmt::Display for Region {
 #[serde(deny_unknown_fields)]
 pub struct Timer {
     pub tick_hz: u32,
+    /// 27: the EL1 virtual timer (CNTV); 30: the EL1 physical timer (CNTP).
     pub intid: u32,
+    /// The counter frequency the board's firmware programs into
+    /// CNTFRQ_EL0; checked against it at boot, used if it reads 0.
+    #[serde(default)]
+    pub frequency_hz: Option<u64>,
 }
+
+/// The EL1 virtual timer's interrupt (PPI 11).
+pub const VIRTUAL_TIMER_INTID: u32 = 27;
+/// The EL1 non-secure physical timer's interrupt (PPI 14).
+pub const PHYSICAL_TIMER_INTID: u32 = 30;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -351,6 +435,12 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
         if r.size == 0 {
             return err(field, "size is 0".into());
         }
+        if r.start == 0 && *field != "memory.ram" {
+            return err(
+                field,
+                "a device register block at address 0 is not supported".into(),
+            );
+        }
         if !r.start.is_multiple_of(PAGE_SIZE) || !r.size.is_multiple_of(PAGE_SIZE) {
             return err(
                 field,
@@ -373,6 +463,63 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
                 return err(fb, format!("{b} overlaps `{fa}` {a}"));
             }
         }
+    }
+    let d = &c.devices;
+    let uart_needs = d.uart.kind.registers_size();
+    if d.uart.size < uart_needs {
+        return err(
+            "devices.uart.size",
+            format!(
+                "{:#x} is smaller than the {:?} register block ({uart_needs:#x})",
+                d.uart.size, d.uart.kind
+            ),
+        );
+    }
+    match (d.gic.version, d.gic.cpu_interface, d.gic.redistributor) {
+        (GicVersion::V2, None, _) => {
+            return err(
+                "devices.gic.cpu_interface",
+                "missing: a GICv2 needs its CPU interface (GICC)".into(),
+            );
+        }
+        (GicVersion::V2, Some(_), Some(_)) => {
+            return err(
+                "devices.gic.redistributor",
+                "a GICv2 has no redistributors (that is GICv3)".into(),
+            );
+        }
+        (GicVersion::V3, _, None) => {
+            return err(
+                "devices.gic.redistributor",
+                "missing: a GICv3 needs its redistributor region (GICR)".into(),
+            );
+        }
+        (GicVersion::V3, Some(_), Some(_)) => {
+            return err(
+                "devices.gic.cpu_interface",
+                "a GICv3 is driven through system registers: no memory-mapped CPU interface".into(),
+            );
+        }
+        (GicVersion::V3, None, Some(r)) if r.size < GICV3_REDISTRIBUTOR_STRIDE => {
+            return err(
+                "devices.gic.redistributor",
+                format!(
+                    "{r} is smaller than one core's frames ({GICV3_REDISTRIBUTOR_STRIDE:#x}: RD_base + SGI_base)"
+                ),
+            );
+        }
+        _ => {}
+    }
+    if d.pcie_ecam.is_some() != d.pcie_mmio.is_some() {
+        let missing = if d.pcie_ecam.is_none() {
+            "devices.pcie_ecam"
+        } else {
+            "devices.pcie_mmio"
+        };
+        return err(
+            missing,
+            "missing: PCIe needs both its configuration space (pcie_ecam) and its memory window (pcie_mmio)".into(),
+        );
     }
     if let Some(shm) = &c.shared_memory {
         if shm.size == 0
@@ -399,14 +546,38 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
                 ),
             );
         }
-        if shm.end().is_none() || !c.devices.pcie_mmio.contains(shm) {
+        let Some(pcie_mmio) = d.pcie_mmio else {
             return err(
                 "shared_memory",
+                "the window is a PCIe BAR, but the board has no `devices.pcie_mmio`".into(),
+            );
+        };
+        if shm.end().is_none() || !pcie_mmio.contains(shm) {
+            return err(
+                "shared_memory",
+                format!("{shm} is not inside `devices.pcie_mmio` {pcie_mmio}"),
+            );
+        }
+    }
+    if let Some(q) = &c.qemu {
+        if let Some(m) = q.memory
+            && (m < c.memory.ram.size || !m.is_multiple_of(1 << 20))
+        {
+            return err(
+                "qemu.memory",
                 format!(
-                    "{shm} is not inside `devices.pcie_mmio` {}",
-                    c.devices.pcie_mmio
+                    "{m:#x} must be a whole number of MiB and at least `memory.ram.size` ({:#x})",
+                    c.memory.ram.size
                 ),
             );
+        }
+        for (i, a) in q.args.iter().enumerate() {
+            if ["-M", "-machine", "-cpu", "-m", "-kernel", "-append"].contains(&a.as_str()) {
+                return err(
+                    &format!("qemu.args[{i}]"),
+                    format!("{a} is set from the board's other fields"),
+                );
+            }
         }
     }
 
@@ -423,13 +594,22 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
             format!("{} is outside 1..=10000", c.timer.tick_hz),
         );
     }
-    if !(16..=31).contains(&c.timer.intid) {
+    if ![VIRTUAL_TIMER_INTID, PHYSICAL_TIMER_INTID].contains(&c.timer.intid) {
         return err(
             "timer.intid",
             format!(
-                "{} is not a private peripheral interrupt (16..=31)",
+                "{} is not an EL1 timer interrupt: {VIRTUAL_TIMER_INTID} (virtual, CNTV) or \
+                 {PHYSICAL_TIMER_INTID} (physical, CNTP)",
                 c.timer.intid
             ),
+        );
+    }
+    if let Some(f) = c.timer.frequency_hz
+        && !(1_000..=10_000_000_000).contains(&f)
+    {
+        return err(
+            "timer.frequency_hz",
+            format!("{f} is outside 1 kHz..=10 GHz"),
         );
     }
 
@@ -483,18 +663,35 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The board's address map as (field name, region), RAM first.
-pub fn memory_map(c: &BoardConfig) -> Vec<(&'static str, Region)> {
+/// Bytes of one core's GICv3 redistributor without virtual LPIs: the
+/// RD_base and SGI_base frames, 64 KiB each.
+pub const GICV3_REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
+
+/// Every device region the firmware may know of, present or not, as
+/// (field name, region): what `hal::board::devices` is generated from.
+pub fn device_slots(c: &BoardConfig) -> Vec<(&'static str, Option<Region>)> {
     let d = &c.devices;
     vec![
-        ("memory.ram", c.memory.ram),
-        ("devices.uart", d.uart),
-        ("devices.gic_distributor", d.gic_distributor),
-        ("devices.gic_cpu_interface", d.gic_cpu_interface),
+        ("devices.uart", Some(d.uart.region())),
+        ("devices.gic.distributor", Some(d.gic.distributor)),
+        ("devices.gic.cpu_interface", d.gic.cpu_interface),
+        ("devices.gic.redistributor", d.gic.redistributor),
         ("devices.virtio_mmio", d.virtio_mmio),
         ("devices.pcie_ecam", d.pcie_ecam),
         ("devices.pcie_mmio", d.pcie_mmio),
     ]
+}
+
+/// The board's address map as (field name, region), RAM first, then the
+/// devices it has.
+pub fn memory_map(c: &BoardConfig) -> Vec<(&'static str, Region)> {
+    let mut map = vec![("memory.ram", c.memory.ram)];
+    map.extend(
+        device_slots(c)
+            .into_iter()
+            .filter_map(|(name, r)| Some((name, r?))),
+    );
+    map
 }
 
 /// Board selection for build scripts: reads `FW_BOARD`, prints the

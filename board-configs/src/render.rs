@@ -1,7 +1,9 @@
 //! Turns a validated board into the files the build scripts write to
 //! `OUT_DIR`.
 
-use crate::{Board, ExitMethod, memory_map};
+use crate::{
+    Board, ExitMethod, GicVersion, PHYSICAL_TIMER_INTID, UartKind, device_slots, memory_map,
+};
 use std::fmt::Write;
 
 /// Rust constants for `hal::board` (`include!`d from `OUT_DIR/board.rs`).
@@ -49,11 +51,35 @@ pub fn render_rust(board: &Board) -> String {
         w,
         "\n/// Device register regions.\n#[rustfmt::skip]\npub mod devices {{"
     );
-    for (field, r) in memory_map(c).iter().skip(1) {
-        let name = field.trim_start_matches("devices.").to_uppercase();
+    // Every slot is rendered, an absent device as PRESENT = false and size
+    // 0, so board-independent code compiles everywhere and checks PRESENT.
+    for (field, r) in device_slots(c) {
+        let name = field
+            .trim_start_matches("devices.")
+            .replace('.', "_")
+            .to_uppercase();
+        let r = r.unwrap_or(crate::Region { start: 0, size: 0 });
+        let _ = writeln!(w, "    pub const {name}_PRESENT: bool = {};", r.size != 0);
         let _ = writeln!(w, "    pub const {name}_START: usize = {:#x};", r.start);
         let _ = writeln!(w, "    pub const {name}_SIZE: usize = {:#x};", r.size);
     }
+    let (uart_kind, uart_type) = match c.devices.uart.kind {
+        UartKind::Pl011 => ("pl011", "crate::drivers::pl011::Pl011"),
+        UartKind::Cadence => ("cadence", "crate::drivers::cadence_uart::CadenceUart"),
+    };
+    let _ = writeln!(w, "    /// `devices.uart.kind`.");
+    let _ = writeln!(w, "    pub const UART_KIND: &str = {uart_kind:?};");
+    let _ = writeln!(
+        w,
+        "    /// The console's driver, chosen by `devices.uart.kind`."
+    );
+    let _ = writeln!(w, "    pub type Uart = {uart_type};");
+    let version = match c.devices.gic.version {
+        GicVersion::V2 => 2,
+        GicVersion::V3 => 3,
+    };
+    let _ = writeln!(w, "    /// `devices.gic.version`: 2 or 3.");
+    let _ = writeln!(w, "    pub const GIC_VERSION: u8 = {version};");
     let _ = writeln!(w, "}}");
 
     let _ = writeln!(
@@ -78,6 +104,24 @@ pub fn render_rust(board: &Board) -> String {
     );
     let _ = writeln!(w, "    pub const TICK_HZ: u32 = {};", c.timer.tick_hz);
     let _ = writeln!(w, "    pub const INTID: u32 = {};", c.timer.intid);
+    let _ = writeln!(
+        w,
+        "    /// The tick uses the EL1 physical timer (CNTP), else the virtual one (CNTV)."
+    );
+    let _ = writeln!(
+        w,
+        "    pub const PHYSICAL: bool = {};",
+        c.timer.intid == PHYSICAL_TIMER_INTID
+    );
+    let _ = writeln!(
+        w,
+        "    /// The board's stated counter frequency (0: none stated)."
+    );
+    let _ = writeln!(
+        w,
+        "    pub const FREQUENCY_HZ: u64 = {};",
+        c.timer.frequency_hz.unwrap_or(0)
+    );
     let _ = writeln!(w, "}}");
 
     let cap = &c.capacities;

@@ -59,8 +59,8 @@ fn unknown_field_is_rejected() {
 #[test]
 fn overlapping_regions_are_rejected() {
     let e = load_edited(
-        "uart = { start = 0x0900_0000",
-        "uart = { start = 0x4000_1000",
+        "uart = { kind = \"pl011\", start = 0x0900_0000",
+        "uart = { kind = \"pl011\", start = 0x4000_1000",
     )
     .unwrap_err();
     assert_eq!(e.field, "devices.uart");
@@ -154,4 +154,106 @@ fn rendered_files_carry_the_board_values() {
         "{ld}"
     );
     assert!(ld.contains("__stack_size = 0x20000;"), "{ld}");
+}
+
+#[test]
+fn gic_fields_follow_the_version() {
+    let e = load_edited("version = \"v2\"", "version = \"v3\"").unwrap_err();
+    assert_eq!(e.field, "devices.gic.redistributor");
+    assert!(e.problem.contains("missing"), "{e}");
+    let e = load_edited(
+        "cpu_interface = { start = 0x0801_0000, size = 0x1_0000 }",
+        "",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "devices.gic.cpu_interface");
+    let e = load_edited(
+        "version = \"v2\"",
+        "version = \"v2\"\nredistributor = { start = 0x0808_0000, size = 0x2_0000 }",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "devices.gic.redistributor");
+    let e = load_edited("version = \"v2\"", "version = \"v4\"").unwrap_err();
+    assert_eq!(e.field, "devices.gic.version");
+    assert!(e.problem.contains("v2"), "{e}");
+}
+
+#[test]
+fn uart_kind_is_one_of_the_drivers() {
+    let e = load_edited("kind = \"pl011\"", "kind = \"ns16550\"").unwrap_err();
+    assert_eq!(e.field, "devices.uart.kind");
+    assert!(e.problem.contains("cadence"), "{e}");
+    let c = load_edited("kind = \"pl011\"", "kind = \"cadence\"").unwrap();
+    assert_eq!(c.devices.uart.kind, UartKind::Cadence);
+}
+
+#[test]
+fn pcie_is_optional_but_whole_and_carries_the_window() {
+    let e = load_edited(
+        "pcie_ecam = { start = 0x3f00_0000, size = 0x0100_0000 }",
+        "",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "devices.pcie_ecam");
+    let text = default_text();
+    let no_pcie: String = text
+        .lines()
+        .filter(|l| !l.starts_with("pcie_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let e = load_str(Path::new("edited.toml"), &no_pcie).unwrap_err();
+    assert_eq!(e.field, "shared_memory");
+    assert!(e.problem.contains("no `devices.pcie_mmio`"), "{e}");
+    let start = no_pcie.find("[shared_memory]").unwrap();
+    let end = no_pcie.find("[timer]").unwrap();
+    let bare = format!("{}{}", &no_pcie[..start], &no_pcie[end..]);
+    let c = load_str(Path::new("edited.toml"), &bare).unwrap();
+    assert!(c.devices.pcie_mmio.is_none() && c.shared_memory.is_none());
+}
+
+#[test]
+fn timer_must_be_an_el1_timer_with_a_sane_frequency() {
+    let e = load_edited("intid = 27", "intid = 26").unwrap_err();
+    assert_eq!(e.field, "timer.intid");
+    assert!(e.problem.contains("CNTP"), "{e}");
+    let e = load_edited("frequency_hz = 62_500_000", "frequency_hz = 5").unwrap_err();
+    assert_eq!(e.field, "timer.frequency_hz");
+}
+
+#[test]
+fn qemu_memory_and_args_are_checked() {
+    let e = load_edited(
+        "cpu = \"cortex-a72\"",
+        "cpu = \"cortex-a72\"\nmemory = 0x100_0000",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "qemu.memory");
+    let e = load_edited(
+        "cpu = \"cortex-a72\"",
+        "cpu = \"cortex-a72\"\nargs = [\"-m\", \"1G\"]",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "qemu.args[0]");
+}
+
+#[test]
+fn development_boards_state_their_interrupt_controllers_and_uarts() {
+    let vck = load(&resolve("vck190").unwrap()).unwrap().config;
+    assert_eq!(vck.devices.gic.version, GicVersion::V3);
+    assert_eq!(vck.devices.uart.kind, UartKind::Pl011);
+    assert!(vck.shared_memory.is_none() && vck.devices.pcie_ecam.is_none());
+    let zcu = load(&resolve("zcu102").unwrap()).unwrap().config;
+    assert_eq!(zcu.devices.gic.version, GicVersion::V2);
+    assert_eq!(zcu.devices.uart.kind, UartKind::Cadence);
+    assert!(zcu.devices.virtio_mmio.is_none());
+    let rust = render_rust(&load(&resolve("zcu102").unwrap()).unwrap());
+    assert!(
+        rust.contains("pub type Uart = crate::drivers::cadence_uart::CadenceUart;"),
+        "{rust}"
+    );
+    assert!(
+        rust.contains("pub const VIRTIO_MMIO_PRESENT: bool = false;"),
+        "{rust}"
+    );
+    assert!(rust.contains("pub const PHYSICAL: bool = true;"), "{rust}");
 }

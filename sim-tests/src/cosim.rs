@@ -98,8 +98,15 @@ impl CoSim {
     ) -> Result<CoSim> {
         let Some(shm) = board.shared_memory else {
             bail!(
-                "board {} has no [shared_memory] window: it cannot be co-simulated",
-                board.board.name
+                "board {} has no [shared_memory] window: it cannot be co-simulated \
+                 (the window is an ivshmem BAR on a PCI bus{}); boot it alone with \
+                 `--append mode=selftest`",
+                board.board.name,
+                if board.devices.pcie_ecam.is_none() {
+                    ", and the board has none"
+                } else {
+                    ""
+                }
             );
         };
         let total_vfs = board.capacities.total_vfs;

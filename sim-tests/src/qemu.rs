@@ -85,10 +85,26 @@ pub fn owned_child(cmd: &mut Command) {
     }
 }
 
+/// What QEMU boots; the ELF always decodes the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BootFile {
+    /// `-kernel ELF` (QEMU enters at the core's highest EL).
+    #[default]
+    Elf,
+    /// `-kernel FILE`: a uImage (or arm64 Image); a Linux-type one is
+    /// entered the Linux way (EL2 or EL1, x0 = DTB).
+    Kernel(PathBuf),
+    /// `-device loader,file=FILE,addr=ADDR,cpu-num=0`: raw bytes at ADDR,
+    /// the boot core started there. No `-kernel`, so no `-append` either
+    /// (the image runs its default mode).
+    Raw(PathBuf, u64),
+}
+
 /// One QEMU run of an image.
 #[derive(Clone, Debug)]
 pub struct QemuRun {
     pub elf: PathBuf,
+    pub boot: BootFile,
     /// `-M` value (board's `qemu.machine` unless overridden).
     pub machine: String,
     pub cpu: String,
@@ -98,6 +114,9 @@ pub struct QemuRun {
     pub append: Option<String>,
     /// `None` runs until the guest exits (use only interactively).
     pub timeout: Option<Duration>,
+    /// The board's `qemu.args`: what the machine needs (`-smp 4` on
+    /// xlnx-versal-virt), before `extra_args`.
+    pub board_args: Vec<String>,
     pub extra_args: Vec<String>,
     /// Set to stop the run early (QEMU is killed).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
@@ -147,12 +166,14 @@ impl QemuRun {
         };
         Ok(Self {
             elf: elf.to_owned(),
+            boot: BootFile::Elf,
             machine: q.machine.clone(),
             cpu: q.cpu.clone(),
-            ram_bytes: board.memory.ram.size,
+            ram_bytes: q.memory_bytes(&board.memory.ram),
             semihosting: board.board.exit == ExitMethod::Semihosting,
             append: None,
             timeout: Some(Duration::from_secs(60)),
+            board_args: q.args.clone(),
             extra_args: Vec::new(),
             stop: None,
         })
@@ -175,23 +196,40 @@ impl QemuRun {
             "stdio",
             "-nic",
             "none",
-            "-kernel",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.push(self.elf.display().to_string());
+        match &self.boot {
+            BootFile::Elf => args.extend(["-kernel".into(), self.elf.display().to_string()]),
+            BootFile::Kernel(file) => args.extend(["-kernel".into(), file.display().to_string()]),
+            BootFile::Raw(file, addr) => args.extend([
+                "-device".into(),
+                format!("loader,file={},addr={addr:#x},cpu-num=0", file.display()),
+            ]),
+        }
         if self.semihosting {
             args.extend([
                 "-semihosting-config".into(),
                 "enable=on,target=native".into(),
             ]);
         }
-        if let Some(append) = &self.append {
+        if let Some(append) = self
+            .append
+            .as_ref()
+            .filter(|_| !matches!(self.boot, BootFile::Raw(..)))
+        {
             args.extend(["-append".into(), append.clone()]);
         }
+        args.extend(self.board_args.iter().cloned());
         args.extend(self.extra_args.iter().cloned());
         args
+    }
+
+    /// Whether the board fixes the CPU count itself (then a caller's
+    /// `-smp 1` would be refused by the machine).
+    pub fn board_sets_smp(&self) -> bool {
+        self.board_args.iter().any(|a| a == "-smp")
     }
 
     /// Boots the image and waits for it to end (or the timeout), calling

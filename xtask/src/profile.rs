@@ -285,16 +285,20 @@ pub fn run(built: &BuiltImage, path: &str, top: usize, flamegraph: bool) -> Resu
     let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
     run.append = Some(format!("mode=bench only={path}"));
     run.timeout = Some(Duration::from_secs(900));
-    run.extra_args = vec![
+    let smp: &[&str] = if run.board_sets_smp() {
+        &[]
+    } else {
+        &["-smp", "1"]
+    };
+    run.extra_args = smp.iter().map(|s| s.to_string()).collect();
+    run.extra_args.extend([
         "-icount".into(),
         "shift=0".into(),
-        "-smp".into(),
-        "1".into(),
         "-d".into(),
         "exec,nochain".into(),
         "-D".into(),
         trace.display().to_string(),
-    ];
+    ]);
     // One instruction per translation block, blocks not chained: the exec
     // log then has a line for every instruction executed.
     run.extra_args

@@ -1,4 +1,5 @@
-//! What a fresh machine lacks: the Rust target, QEMU, ping and tshark.
+//! What a fresh machine lacks: the Rust target, QEMU, ping, tshark and
+//! mkimage.
 //! Installed when we can (rustup; apt-get as root), otherwise one line
 //! saying how.
 
@@ -96,6 +97,12 @@ pub fn ensure_ping() -> Result<()> {
 /// setuid-dumpcap question keeps its default, no).
 pub fn ensure_tshark() -> Result<()> {
     ensure_program("tshark", "tshark")
+}
+
+/// Finds `mkimage` (the uImage check lists the header with U-Boot's own
+/// tool), installing u-boot-tools the same way.
+pub fn ensure_mkimage() -> Result<()> {
+    ensure_program("mkimage", "u-boot-tools")
 }
 
 fn ensure_program(qemu: &str, package: &str) -> Result<()> {

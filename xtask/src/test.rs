@@ -139,6 +139,7 @@ pub fn run_all() -> Result<ExitCode> {
         debug: false,
         log: "info".into(),
     };
+    let qemu_ok = qemu_ready.is_ok();
     let mut built = None;
     s.check("build image (qemu-virt, release)", || {
         built = Some(image::build(&default_image)?);
@@ -159,6 +160,9 @@ pub fn run_all() -> Result<ExitCode> {
     }
     linux_vm(&mut s, crate::vm_run::Firmware::InProcess);
     second_board(&mut s);
+    if qemu_ok {
+        development_boards(&mut s);
+    }
     bad_board_rejected(&mut s);
     fuzz_smoke(&mut s);
 
@@ -386,6 +390,29 @@ struct Boot<'a> {
     machine: Option<&'a str>,
     exit: i32,
     logged: Vec<String>,
+}
+
+impl<'a> Boot<'a> {
+    /// A boot on the board's own machine, for the checks that need no name.
+    fn expect(append: &'a str, exit: i32, logged: Vec<String>) -> Self {
+        Boot {
+            name: "",
+            append,
+            machine: None,
+            exit,
+            logged,
+        }
+    }
+}
+
+/// The release image with info logs, as the QEMU checks boot it.
+fn release_image(board: &str) -> Result<image::BuiltImage> {
+    image::build(&ImageArgs {
+        board: board.into(),
+        release: true,
+        debug: false,
+        log: "info".into(),
+    })
 }
 
 fn boot(built: &image::BuiltImage, b: &Boot) -> Result<String> {
@@ -702,21 +729,14 @@ fn fuzz_smoke(s: &mut Summary) {
 fn second_board(s: &mut Summary) {
     let mut built = None;
     s.check("second board (qemu-virt-256vf) builds and boots", || {
-        let built = &*built.insert(image::build(&ImageArgs {
-            board: "qemu-virt-256vf".into(),
-            release: true,
-            debug: false,
-            log: "info".into(),
-        })?);
+        let built = &*built.insert(release_image("qemu-virt-256vf")?);
         let c = &built.board.config;
         boot(
             built,
-            &Boot {
-                name: "",
-                append: "mode=selftest ticks=5",
-                machine: None,
-                exit: 0,
-                logged: vec![
+            &Boot::expect(
+                "mode=selftest ticks=5",
+                0,
+                vec![
                     format!("on board {}", c.board.name),
                     format!("capacities: {} VFs", c.capacities.total_vfs),
                     format!(
@@ -725,7 +745,7 @@ fn second_board(s: &mut Summary) {
                         c.memory.ram.start + c.memory.ram.size
                     ),
                 ],
-            },
+            ),
         )
     });
     if let Some(built) = &built {
@@ -734,6 +754,140 @@ fn second_board(s: &mut Summary) {
             || bench_budgets(built),
         );
     }
+}
+
+/// The development boards (docs/boards/): each builds and boots its
+/// self-test from the entry level its QEMU model gives (vck190: EL3,
+/// zcu102: EL1, and EL3 with secure=on), a panic exits 3, and the
+/// boot-loader images are right: `mkimage -l` reads the uImage's header,
+/// QEMU boots the uImage (vck190 enters at EL2 then) and the raw binary.
+fn development_boards(s: &mut Summary) {
+    for (board, entry_el) in [("vck190", 3), ("zcu102", 1)] {
+        let mut built = None;
+        s.check(
+            &format!("{board}: builds, boots at EL{entry_el}, self-test passes"),
+            || {
+                let built = &*built.insert(release_image(board)?);
+                let c = &built.board.config;
+                let logged = vec![
+                    format!("on board {board}"),
+                    format!("entered at EL{entry_el}, running at EL1"),
+                    format!("memory map: devices.uart {:#010x}", c.devices.uart.start),
+                    "MMU on, D-cache on, I-cache on".into(),
+                    format!("tick {} Hz on INTID {}", c.timer.tick_hz, c.timer.intid),
+                    "self-test passed".into(),
+                ];
+                boot(built, &Boot::expect("mode=selftest ticks=5", 0, logged))
+            },
+        );
+        let Some(built) = &built else { continue };
+        s.check(&format!("{board}: panic is reported, exit 3"), || {
+            let logged = vec!["panic requested on the command line".into()];
+            boot(built, &Boot::expect("mode=panic", 3, logged))
+        });
+        s.check(
+            &format!("{board}: unmapped access is reported, exit 4"),
+            || {
+                let ram = built.board.config.memory.ram;
+                let logged = vec![
+                    "data abort (EC=0x25)".into(),
+                    format!("FAR={:#018x}", ram.start + ram.size),
+                ];
+                boot(built, &Boot::expect("mode=fault-unmapped", 4, logged))
+            },
+        );
+        s.check(
+            &format!("{board}: the co-simulation refuses clearly (no PCI bus here)"),
+            || {
+                use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
+                let started = CoSim::start(
+                    &built.board.config,
+                    &built.elf,
+                    &workspace_root(),
+                    CoSimOptions::quiet(Wire::None),
+                );
+                let Err(e) = started else {
+                    bail!("the co-simulation started");
+                };
+                let e = format!("{e:#}");
+                let wanted = format!("board {board} has no [shared_memory] window");
+                anyhow::ensure!(e.contains(&wanted), "{e}");
+                Ok(String::new())
+            },
+        );
+        if board == "zcu102" {
+            s.check(
+                "zcu102: secure=on enters at EL3, GICv2 groups set there",
+                || {
+                    let logged = vec![
+                        "entered at EL3, running at EL1".into(),
+                        "self-test passed".into(),
+                    ];
+                    let mut b = Boot::expect("mode=selftest ticks=5", 0, logged);
+                    b.machine = Some("xlnx-zcu102,secure=on");
+                    boot(built, &b)
+                },
+            );
+        }
+        s.check(
+            &format!("{board}: uImage header (mkimage -l), boots on QEMU"),
+            || uimage_checks(built, if board == "vck190" { 2 } else { 1 }),
+        );
+        s.check(
+            &format!("{board}: raw binary boots at its load address"),
+            || {
+                let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
+                run.boot = crate::boot_image::qemu_boot(built, crate::boot_image::Format::Bin)?;
+                run.timeout = Some(Duration::from_secs(30));
+                let outcome = run.run(&workspace_root(), |_| {})?;
+                // No command line through the loader: the default self-test.
+                verify(&outcome, 0, &["self-test passed".into()])
+            },
+        );
+    }
+}
+
+/// `mkimage -l` shows the board's load address, entry, arch, type and
+/// name (it only recognises the image when both CRCs are right); QEMU's
+/// `-kernel` takes it as a Linux image and enters at `entry_el`.
+fn uimage_checks(built: &image::BuiltImage, entry_el: u8) -> Result<String> {
+    use crate::boot_image::{Format, qemu_boot};
+    setup::ensure_mkimage()?;
+    let sim_tests::qemu::BootFile::Kernel(path) = qemu_boot(built, Format::Uimage)? else {
+        bail!("a uImage boots through -kernel");
+    };
+    let out = crate::setup::stdout_of(Command::new("mkimage").arg("-l").arg(&path))?;
+    let listing = String::from_utf8_lossy(&out);
+    let load = format!("{:08x}", built.board.config.memory.ram.start);
+    let wanted = [
+        format!("Image Name:   sriov-fw {}", built.board.config.board.name),
+        "Image Type:   AArch64 Linux Kernel Image (uncompressed)".into(),
+        format!("Load Address: {load}"),
+        format!("Entry Point:  {load}"),
+    ];
+    let missing: Vec<_> = wanted
+        .iter()
+        .filter(|w| !listing.contains(w.as_str()))
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "mkimage -l lacks {missing:?}:
+{listing}"
+    );
+    let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
+    run.boot = sim_tests::qemu::BootFile::Kernel(path);
+    run.append = Some("mode=selftest ticks=5".into());
+    run.timeout = Some(Duration::from_secs(30));
+    let outcome = run.run(&workspace_root(), |_| {})?;
+    verify(
+        &outcome,
+        0,
+        &[
+            format!("entered at EL{entry_el}, running at EL1"),
+            "self-test passed".into(),
+        ],
+    )?;
+    Ok(format!("load and entry {load}, boots at EL{entry_el}"))
 }
 
 /// A broken board file stops the build in the build script, naming the

@@ -147,11 +147,24 @@ fn report_boot(state: &arch::BootState) {
         cap::MULTICAST_HASHES
     );
     defmt::info!(
+        "interrupt controller GICv{}, console UART {=str}",
+        board::devices::GIC_VERSION,
+        board::devices::UART_KIND
+    );
+    defmt::info!(
         "timer: counter at {} Hz, tick {} Hz on INTID {}",
         state.timer_hz,
         board::timer::TICK_HZ,
         board::timer::INTID
     );
+    if let Some((read, stated)) = timer::frequency_mismatch() {
+        defmt::warn!(
+            "timer: CNTFRQ_EL0 reads {} Hz but the board states {} Hz (timer.frequency_hz); using {} Hz",
+            read,
+            stated,
+            state.timer_hz
+        );
+    }
 }
 
 /// The main stack's deepest use so far (it is painted at reset).

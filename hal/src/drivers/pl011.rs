@@ -3,6 +3,7 @@
 //! The firmware's log is defmt's binary stream, so the UART must pass bytes
 //! through unchanged: no newline translation here.
 
+use super::{ConsoleUart, WouldBlock};
 use core::ptr::NonNull;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
@@ -54,10 +55,6 @@ register_structs! {
     }
 }
 
-/// The transmit FIFO is full; try again later.
-#[derive(Debug, PartialEq, Eq)]
-pub struct WouldBlock;
-
 /// A PL011 at a fixed address.
 pub struct Pl011 {
     regs: NonNull<Pl011Registers>,
@@ -76,15 +73,24 @@ impl Pl011 {
         Self { regs: base }
     }
 
+    /// # Safety
+    /// As [`Pl011::new`], with `base` non-zero.
+    pub const unsafe fn at(base: usize) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::new(NonNull::new_unchecked(base as *mut Pl011Registers)) }
+    }
+
     fn regs(&self) -> &Pl011Registers {
         // SAFETY: `new`'s contract.
         unsafe { self.regs.as_ref() }
     }
+}
 
+impl ConsoleUart for Pl011 {
     /// 8 data bits, no parity, one stop bit, FIFOs on, transmitter and
     /// receiver on. The baud rate is left as firmware before us set it
     /// (QEMU ignores it; silicon boards set it in their boot loader).
-    pub fn init(&mut self) {
+    fn init(&mut self) {
         let regs = self.regs();
         regs.cr.set(0);
         regs.lcr_h.write(LCR_H::WLEN::Bits8 + LCR_H::FEN::SET);
@@ -93,8 +99,7 @@ impl Pl011 {
         regs.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
-    /// Queues one byte, or says the FIFO is full.
-    pub fn try_write_byte(&mut self, byte: u8) -> Result<(), WouldBlock> {
+    fn try_write_byte(&mut self, byte: u8) -> Result<(), WouldBlock> {
         let regs = self.regs();
         if regs.fr.is_set(FR::TXFF) {
             return Err(WouldBlock);
@@ -103,25 +108,8 @@ impl Pl011 {
         Ok(())
     }
 
-    /// Queues every byte, waiting for FIFO space as needed.
-    pub fn write_bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            while self.try_write_byte(b).is_err() {
-                core::hint::spin_loop();
-            }
-        }
-    }
-
-    /// Whether every queued byte has left the wire.
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         !self.regs().fr.is_set(FR::BUSY)
-    }
-
-    /// Waits until every queued byte has been sent.
-    pub fn flush(&mut self) {
-        while !self.is_idle() {
-            core::hint::spin_loop();
-        }
     }
 }
 

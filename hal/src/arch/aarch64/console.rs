@@ -1,4 +1,5 @@
-//! The console: the board's PL011, carrying defmt frames.
+//! The console: the board's UART (`devices.uart.kind`: PL011 or Cadence),
+//! carrying defmt frames.
 //!
 //! The defmt global logger lives here (feature `defmt`). A frame is written
 //! with IRQs masked, so interrupt handlers may log too. The fatal paths
@@ -6,16 +7,13 @@
 //! it is terminated so the host decoder drops it and resynchronises, instead
 //! of the fatal report being lost in a corrupt frame.
 
-use crate::board::devices::{UART_SIZE, UART_START};
-use crate::drivers::pl011::{Pl011, Pl011Registers};
+use crate::board::devices::{UART_START, Uart};
+use crate::drivers::ConsoleUart;
 use core::cell::UnsafeCell;
-use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-const _: () = assert!(UART_SIZE >= core::mem::size_of::<Pl011Registers>());
-
 struct Console {
-    uart: UnsafeCell<Pl011>,
+    uart: UnsafeCell<Uart>,
     #[cfg(feature = "defmt")]
     encoder: UnsafeCell<defmt::Encoder>,
     /// DAIF at `acquire`, restored at `release`.
@@ -30,11 +28,10 @@ unsafe impl Sync for Console {}
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 static CONSOLE: Console = Console {
-    // SAFETY: the board config puts a PL011 at UART_START, mapped as device
-    // memory (identity) before and after the MMU is on; nobody else drives it.
-    uart: UnsafeCell::new(unsafe {
-        Pl011::new(NonNull::new_unchecked(UART_START as *mut Pl011Registers))
-    }),
+    // SAFETY: the board config puts a UART of this kind at UART_START (the
+    // config checks the region holds its registers), mapped as device memory
+    // (identity) before and after the MMU is on; nobody else drives it.
+    uart: UnsafeCell::new(unsafe { Uart::at(UART_START) }),
     #[cfg(feature = "defmt")]
     encoder: UnsafeCell::new(defmt::Encoder::new()),
     #[cfg(feature = "defmt")]
@@ -42,7 +39,7 @@ static CONSOLE: Console = Console {
 };
 
 /// Runs `f` on the UART with the console held.
-fn with_uart<R>(f: impl FnOnce(&mut Pl011) -> R) -> R {
+fn with_uart<R>(f: impl FnOnce(&mut Uart) -> R) -> R {
     let daif = mask_irqs();
     while TAKEN.swap(true, Ordering::Acquire) {
         core::hint::spin_loop();

@@ -1,4 +1,4 @@
-//! AArch64 at EL1: start-up, exceptions, MMU and caches, GIC, generic timer,
+//! AArch64 at EL1 (entered at EL3, EL2 or EL1): start-up, exceptions, MMU and caches, GIC, generic timer,
 //! console and semihosting.
 //!
 //! Boot order, kept by [`init`]: console → MMU and caches → GIC → timer →
@@ -22,7 +22,8 @@ use aarch64_cpu::registers::{CurrentEL, DAIF, MPIDR_EL1, Readable, Writeable};
 /// What [`init`] set up, for the boot report.
 #[derive(Debug, Clone, Copy)]
 pub struct BootState {
-    /// Exception level the image entered at (1, or 2 if it dropped to 1).
+    /// Exception level the image entered at (1, or 2 or 3 if it dropped
+    /// to 1).
     pub entry_el: u8,
     pub mmu: mmu::MmuState,
     pub timer_hz: u64,
