@@ -11,6 +11,7 @@ mod fuzz;
 mod image;
 mod interrupt;
 mod linux;
+mod miri;
 mod plot;
 mod profile;
 mod run_checks;
@@ -152,6 +153,13 @@ enum Cmd {
     },
     /// Run everything CI runs: fmt, clippy, host tests, QEMU tests.
     Test,
+    /// The tests that reach the `unsafe` code, under Miri (nightly; adds
+    /// the miri and rust-src components when missing).
+    Miri {
+        /// Only the quick set `cargo xtask test` runs.
+        #[arg(long)]
+        quick: bool,
+    },
     /// List the boards in board-configs/.
     Boards {
         /// A JSON array (name, description, TotalVFs, queue pairs, whether
@@ -409,6 +417,9 @@ fn main() -> ExitCode {
         } => bench(qemu, profile, top, (plot, flamegraph), image),
         Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
+        Cmd::Miri { quick } => {
+            miri::run(if quick { &miri::QUICK } else { &miri::ALL }).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Vm {
             verbose,
             qemu,
