@@ -311,7 +311,24 @@ mod tests {
         }
     }
 
+    /// Under Miri: a few cases, and no regressions file (finding it needs
+    /// the working directory, which Miri's isolation does not give).
+    fn config() -> proptest::prelude::ProptestConfig {
+        let default = proptest::prelude::ProptestConfig::default();
+        if cfg!(miri) {
+            proptest::prelude::ProptestConfig {
+                cases: 4,
+                failure_persistence: None,
+                ..default
+            }
+        } else {
+            default
+        }
+    }
+
     proptest::proptest! {
+        #![proptest_config(config())]
+
         /// Any key, any input up to the longest: tables and bits agree.
         #[test]
         fn tables_match_the_definition(

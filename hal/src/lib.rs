@@ -9,6 +9,8 @@
 //! - [`ixgbe`]: the 82599 VF register map and mailbox protocol.
 //! - [`port`]: the traits the device logic uses for DMA and the uplink.
 //! - [`mem`]: frame copies that stay word-sized under strict alignment.
+//! - [`mapped`]: host memory the core reaches by load and store (the
+//!   image's DMA).
 //! - [`time`]: counters and delays (`embedded-hal`'s `DelayNs`).
 //! - [`exit`]: the firmware's exit codes, shared with the host tooling.
 //! - `arch` (aarch64 bare metal only): start-up, exceptions, MMU and caches,
@@ -25,6 +27,7 @@ pub mod chip;
 pub mod drivers;
 pub mod exit;
 pub mod ixgbe;
+pub mod mapped;
 pub mod mem;
 pub mod port;
 pub mod time;

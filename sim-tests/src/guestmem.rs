@@ -267,6 +267,8 @@ mod tests {
     }
 
     #[test]
+    // memfd_create and a shared mmap of it: Miri has neither.
+    #[cfg_attr(miri, ignore)]
     fn accesses_reach_exactly_what_is_mapped() {
         let fd = memfd(0x4000);
         let mut g = GuestMemory::default();
@@ -303,6 +305,8 @@ mod tests {
     }
 
     #[test]
+    // memfd_create and a shared mmap of it: Miri has neither.
+    #[cfg_attr(miri, ignore)]
     fn the_iommu_picks_the_requesters_memory() {
         let fd = memfd(0x1000);
         let mut host = HostMemory::new(2);

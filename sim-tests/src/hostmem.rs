@@ -82,10 +82,18 @@ impl HostMemory {
         (1 + vfs as usize) * WINDOW_SIZE as usize
     }
 
-    fn raw(&self) -> (*mut u8, usize) {
+    fn raw(&self) -> (*const u8, usize) {
         match &self.storage {
-            Storage::Owned(v) => (v.as_ptr() as *mut u8, v.len()),
+            Storage::Owned(v) => (v.as_ptr(), v.len()),
             Storage::Shared { ptr, len, .. } => (ptr.as_ptr(), *len),
+        }
+    }
+
+    /// [`raw`](Self::raw) to write through: `Vec::as_ptr`'s may not be.
+    fn raw_mut(&mut self) -> *mut u8 {
+        match &mut self.storage {
+            Storage::Owned(v) => v.as_mut_ptr(),
+            Storage::Shared { ptr, .. } => ptr.as_ptr(),
         }
     }
 
@@ -117,7 +125,7 @@ impl HostMemory {
         if let Some(w) = self.window(function) {
             self.next[function] = 0;
             let s = (w.start - BASE) as usize;
-            let (p, _) = self.raw();
+            let p = self.raw_mut();
             // SAFETY: the window is inside the storage (checked at creation).
             unsafe { std::ptr::write_bytes(p.add(s), 0, w.size as usize) };
         }
@@ -138,7 +146,7 @@ impl HostMemory {
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         data.as_ptr(),
-                        self.raw().0.add(r.start),
+                        self.raw_mut().add(r.start),
                         data.len(),
                     )
                 };
@@ -207,6 +215,9 @@ mod tests {
         assert_eq!(buf, [1, 2, 3, 4]);
         assert!(!m.read(BASE - 1, &mut buf), "below memory");
         assert!(!m.write(BASE + 2 * WINDOW_SIZE, &[0]), "above memory");
+        m.reset(0);
+        assert!(m.read(a, &mut buf));
+        assert_eq!(buf, [0; 4], "reset zeroes the window");
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct Sim {
     pub uplink_capture: Option<PortCapture>,
     /// When false, the firmware does not run (a hung firmware).
     pub firmware_running: bool,
+    /// How often the firmware polls in a long wait, after its first few
+    /// microseconds. Under Miri a poll takes about a second: its tests
+    /// make this coarse, or PCIe's 100 ms waits alone take a quarter of
+    /// an hour.
+    pub idle_poll_ns: u64,
 }
 
 impl Sim {
@@ -39,6 +44,7 @@ impl Sim {
             pcap_uplink: None,
             uplink_capture: None,
             firmware_running: true,
+            idle_poll_ns: 100 * FIRMWARE_POLL_NS,
         };
         sim.step();
         sim
@@ -113,15 +119,16 @@ impl Transport for Sim {
 
     fn delay_us(&mut self, us: u64) {
         // The firmware polls continuously on its own core. Here: every
-        // microsecond for the first few, then every 100 µs (fine enough for
-        // rate limiting and timers, cheap for the 100 ms waits of PCIe).
+        // microsecond for the first few, then every `idle_poll_ns` (100 µs:
+        // fine enough for rate limiting and timers, cheap for the 100 ms
+        // waits of PCIe).
         let mut left = us * 1000;
         let mut polls = 0u32;
         while left > 0 {
             let step = if polls < 16 {
                 FIRMWARE_POLL_NS
             } else {
-                100 * FIRMWARE_POLL_NS
+                self.idle_poll_ns
             };
             let d = left.min(step);
             self.model.advance(d);

@@ -12,6 +12,7 @@ mod fuzz;
 mod image;
 mod interrupt;
 mod linux;
+mod miri;
 mod plot;
 mod profile;
 mod run_checks;
@@ -173,6 +174,13 @@ enum Cmd {
     /// (docs/robustness.md). Prints frames and operations per minute; a
     /// failure prints the command that replays it, and exits 1.
     Soak(soak::SoakArgs),
+    /// The tests that reach the `unsafe` code, under Miri (nightly; adds
+    /// the miri and rust-src components when missing).
+    Miri {
+        /// Only the quick set `cargo xtask test` runs.
+        #[arg(long)]
+        quick: bool,
+    },
     /// List the boards in board-configs/.
     Boards {
         /// A JSON array (name, description, TotalVFs, queue pairs, whether
@@ -456,6 +464,9 @@ fn main() -> ExitCode {
         Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
         Cmd::Soak(args) => soak::run(&args),
+        Cmd::Miri { quick } => {
+            miri::run(if quick { &miri::QUICK } else { &miri::ALL }).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Vm {
             verbose,
             qemu,

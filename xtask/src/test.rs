@@ -131,6 +131,7 @@ pub fn run_all() -> Result<ExitCode> {
     });
     scenarios(&mut s);
     s.check("soak (in-process, 1 minute)", soak_one_minute);
+    miri_quick(&mut s);
 
     let qemu_ready = setup::ensure_qemu();
     let default_image = ImageArgs {
@@ -708,6 +709,19 @@ fn cosim_checks(s: &mut Summary, built: &image::BuiltImage) {
 }
 
 /// Each fuzz target for a few seconds (the full runs: `cargo xtask fuzz`).
+/// The quick Miri set (`cargo xtask miri` runs all of it; the model's
+/// register tests and the VF's bring-up take minutes more).
+fn miri_quick(s: &mut Summary) {
+    if let Err(e) = crate::miri::ensure_miri() {
+        s.skip("miri (quick set)", &format!("{e:#}"));
+        return;
+    }
+    s.check(
+        "miri (quick set: hal, window, host memory, PF data path)",
+        || crate::miri::run(&crate::miri::QUICK).map(|()| String::new()),
+    );
+}
+
 fn fuzz_smoke(s: &mut Summary) {
     const SECONDS: u64 = 10;
     if let Err(e) = crate::fuzz::ensure_cargo_fuzz() {

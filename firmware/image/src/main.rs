@@ -5,7 +5,6 @@
 #![no_main]
 
 mod bench;
-mod mapped;
 mod serve;
 
 use core::cell::UnsafeCell;

@@ -2,7 +2,6 @@
 //! run the main loop (control plane, data path, heartbeat) until the PF
 //! asks for a shutdown.
 
-use crate::mapped::MappedDma;
 use firmware::device::Device;
 use firmware::dma_engine::EngineDma;
 use hal::arch::{self, timer};
@@ -10,6 +9,7 @@ use hal::board::{self, capacities::TOTAL_VFS};
 use hal::chip::{DMA_WINDOW_SIZE, HostInterface, REGISTERS_SIZE};
 use hal::drivers::pci::Ecam;
 use hal::exit::ExitCode;
+use hal::mapped::MappedDma;
 use hal::port::Uplink;
 use hal::time::{Counter, ticks_to_ns};
 
@@ -94,7 +94,7 @@ pub fn serve() -> ! {
     // SAFETY: the window's host-memory part, mapped, used only as DMA.
     let dma = unsafe {
         MappedDma::new(
-            board::shared_memory::START + REGISTERS_SIZE,
+            (board::shared_memory::START + REGISTERS_SIZE) as *mut u8,
             (size - REGISTERS_SIZE) as u64,
         )
     };

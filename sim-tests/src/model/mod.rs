@@ -753,15 +753,11 @@ impl Model {
             }
             o if (pfreg::ADMIN..pfreg::ADMIN + 0x1200).contains(&o) && o % 4 == 0 => {
                 let idx = ((o - pfreg::ADMIN) / 4) as usize;
-                // SAFETY: the admin block is 0x1200 bytes of u32 registers.
-                let words = unsafe {
-                    std::slice::from_raw_parts(
-                        (a as *const AdminBlock)
-                            .cast::<tock_registers::registers::ReadWrite<u32>>(),
-                        0x1200 / 4,
-                    )
-                };
-                words[idx].get()
+                // A raw read, not a slice of registers: the block's reserved
+                // gaps are plain bytes, which may not be viewed as cells
+                // through a shared reference (Miri, Stacked Borrows).
+                // SAFETY: idx < 0x1200 / 4 words: inside the block, aligned.
+                unsafe { std::ptr::from_ref(a).cast::<u32>().add(idx).read_volatile() }
             }
             _ => {
                 self.counters.unmodelled += 1;

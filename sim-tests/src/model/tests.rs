@@ -130,3 +130,20 @@ fn pf_flr_takes_the_vfs_away() {
         0
     );
 }
+
+#[test]
+fn pf_bar_reads_the_admin_block_word_by_word() {
+    let mut m = Model::new(1);
+    m.config_write(PF_RID, offsets::COMMAND, 2, u32::from(CMD_MEMORY));
+    // Play the firmware: a response word and the event head.
+    m.regs().admin.response[3].set(0x1234_5678);
+    m.regs().admin.event_head.set(5);
+    assert_eq!(
+        m.bar_read32(PF_RID, pfreg::ADMIN_RESPONSE + 12),
+        0x1234_5678
+    );
+    assert_eq!(m.bar_read32(PF_RID, pfreg::EVENT_HEAD), 5);
+    // A reserved gap between the fields reads as the zeroes it holds.
+    assert_eq!(m.bar_read32(PF_RID, pfreg::ADMIN + 0x90), 0);
+    assert_eq!(m.counters.unmodelled, 0);
+}

@@ -15,7 +15,6 @@
 //! hashes ("full"). The decision rows show flatness up to 4096 entries.
 
 use super::{BURST, report, unicast_mac, write_frame};
-use crate::mapped::MappedDma;
 use core::hint::black_box;
 use firmware::admin::{Opcode, Status};
 use firmware::device::Device;
@@ -29,6 +28,7 @@ use hal::ixgbe::desc::{
 };
 use hal::ixgbe::mbx::{self, ACK};
 use hal::ixgbe::queuereg::{RXDCTL_ENABLE, TXDCTL_ENABLE};
+use hal::mapped::MappedDma;
 use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -101,7 +101,7 @@ struct Host<'a> {
     profiled_frames: u64,
     hw: &'static HostInterface,
     /// Core address of host memory (bus address HOST_MEMORY_BUS_BASE).
-    memory: usize,
+    memory: *mut u8,
     dma: MappedDma,
     uplink: BurstUplink,
     now_ns: u64,
@@ -540,7 +540,7 @@ pub fn run(
         core::ptr::write_bytes(free as *mut u8, 0, REGISTERS_SIZE + HOST_BYTES);
         &*(free as *const HostInterface)
     };
-    let memory = free + REGISTERS_SIZE;
+    let memory = (free + REGISTERS_SIZE) as *mut u8;
     dev.attach(hw);
     let mut host = Host {
         only,
