@@ -11,6 +11,7 @@
 //! the targets to a few hundred executions a second.
 
 pub mod ops;
+pub mod toml_edit;
 
 use firmware::device::{Capacities, Device};
 use hal::chip::{
