@@ -7,7 +7,7 @@ use arbitrary::Arbitrary;
 use firmware::admin::Status;
 use hal::chip::ADMIN_WORDS;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::ops::{AdminRequest, Message, bring_up, vf_mac};
+use sriov_fw_fuzz::ops::{AdminRequest, Message, bring_up};
 use sriov_fw_fuzz::{Shared, VFS};
 
 #[derive(Arbitrary, Debug)]
@@ -35,10 +35,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         "status {status}"
                     );
                 }
-                Op::BringUp { vf } => {
-                    let vf = usize::from(*vf) % VFS;
-                    bring_up(rig, vf, vf_mac(vf));
-                }
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
                 Op::Message { vf, msg } => msg.send(rig, usize::from(*vf)),
                 Op::Reset { vf, flr } => rig.reset_vf(usize::from(*vf), *flr),
             }

@@ -6,7 +6,7 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::ops::{AdminRequest, Frame, Message, bring_up, vf_mac};
+use sriov_fw_fuzz::ops::{AdminRequest, Frame, Message, bring_up};
 use sriov_fw_fuzz::{Shared, VFS};
 
 #[derive(Arbitrary, Debug)]
@@ -41,10 +41,7 @@ fuzz_target!(|ops: Vec<Op>| {
     RIG.run(|rig| {
         for op in &ops {
             match op {
-                Op::BringUp { vf } => {
-                    let vf = usize::from(*vf) % VFS;
-                    bring_up(rig, vf, vf_mac(vf));
-                }
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
                 Op::Message { vf, msg } => msg.send(rig, usize::from(*vf)),
                 Op::Admin(req) => {
                     req.send(rig);

@@ -4,7 +4,7 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::ops::{Message, bring_up, vf_mac};
+use sriov_fw_fuzz::ops::{Message, bring_up};
 use sriov_fw_fuzz::{Shared, VFS};
 
 #[derive(Arbitrary, Debug)]
@@ -53,10 +53,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         msg.send(rig, usize::from(*vf));
                     }
                 }
-                Op::BringUp { vf } => {
-                    let vf = usize::from(*vf) % VFS;
-                    bring_up(rig, vf, vf_mac(vf));
-                }
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
                 Op::Reset { vf, flr } => rig.reset_vf(usize::from(*vf), *flr),
                 Op::Ack { vf } => rig.ack(usize::from(*vf)),
                 Op::Violation { vf, kind } => rig.violation(usize::from(*vf), u32::from(*kind)),

@@ -7,7 +7,7 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::ops::{Addr, Frame, bring_up, vf_mac};
+use sriov_fw_fuzz::ops::{Addr, Frame, bring_up};
 use sriov_fw_fuzz::{Shared, VFS, WINDOW};
 
 #[derive(Arbitrary, Debug)]
@@ -59,10 +59,7 @@ fuzz_target!(|ops: Vec<Op>| {
     RIG.run(|rig| {
         for op in &ops {
             match op {
-                Op::BringUp { vf } => {
-                    let vf = usize::from(*vf) % VFS;
-                    bring_up(rig, vf, vf_mac(vf));
-                }
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
                 Op::RxRing { f, q } => rig.rx_ring(usize::from(*f), usize::from(*q)),
                 Op::TxRing { f, q, frames } => {
                     let frames: Vec<_> = frames.iter().map(Frame::bytes).collect();

@@ -7,7 +7,7 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::ops::{Frame, Message, bring_up, vf_mac};
+use sriov_fw_fuzz::ops::{Frame, Message, bring_up};
 use sriov_fw_fuzz::{HwFields, Rig, Shared};
 
 const VFS: usize = 64;
@@ -89,10 +89,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 Op::Event => rig.event(),
                 Op::Poll => rig.poll(),
-                Op::BringUp { vf } => {
-                    let vf = usize::from(*vf) % VFS;
-                    bring_up(rig, vf, vf_mac(vf));
-                }
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
                 Op::Message { vf, msg } => msg.send(rig, usize::from(*vf)),
                 Op::RxRing { f } => rig.rx_ring(usize::from(*f), 0),
                 Op::Frame(f) => {

@@ -89,11 +89,13 @@ impl Message {
     }
 }
 
-/// A VF brings itself up the way its driver does: reset, API 1.5, a MAC.
-pub fn bring_up<const N: usize>(rig: &mut Rig<N>, vf: usize, mac: [u8; 6]) {
+/// VF `vf` (modulo the VFs) brings itself up the way its driver does:
+/// reset, API 1.5, its [`vf_mac`].
+pub fn bring_up<const N: usize>(rig: &mut Rig<N>, vf: usize) {
+    let vf = vf % N;
     rig.message(vf, &[mbx::VF_RESET], 1);
     rig.message(vf, &[mbx::API_NEGOTIATE, 6], 2);
-    rig.message(vf, &set_mac(mac), 3);
+    rig.message(vf, &set_mac(vf_mac(vf)), 3);
 }
 
 fn set_mac(mac: [u8; 6]) -> [u32; 3] {
@@ -179,7 +181,7 @@ impl AdminRequest {
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Dst {
     Broadcast,
-    /// The MAC [`bring_up`] gives VF n in the `frames` target.
+    /// The MAC [`bring_up`] gives VF n.
     Vf(u8),
     /// A multicast address (its hash is what VFs register).
     Multicast([u8; 5]),
@@ -200,7 +202,7 @@ pub struct Frame {
     pub fill: u8,
 }
 
-/// The MAC [`bring_up`] gives VF `vf` when built with `vf_mac`.
+/// The MAC [`bring_up`] gives VF `vf`.
 pub fn vf_mac(vf: usize) -> [u8; 6] {
     [0x02, 0, 0, 0, (vf >> 8) as u8, vf as u8]
 }
