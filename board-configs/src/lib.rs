@@ -364,6 +364,12 @@ pub fn load_str(path: &Path, text: &str) -> Result<BoardConfig, ConfigError> {
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| error(path, "", e.to_string()))?;
+    load_table(path, table)
+}
+
+/// Validates a board already read into a TOML table (`path` names it in
+/// errors), as [`load_str`] does after parsing.
+pub fn load_table(path: &Path, table: toml::Table) -> Result<BoardConfig, ConfigError> {
     if table.contains_key("extends") {
         return Err(error(path, "extends", "not supported for in-memory boards"));
     }

@@ -85,6 +85,11 @@ impl VlanTable {
     pub fn users(&self, vid: u16) -> u16 {
         self.refs[usize::from(vid & 0xfff)]
     }
+
+    /// Functions using each VID, by VID (for audits).
+    pub fn refs(&self) -> &[u16; 4096] {
+        &self.refs
+    }
 }
 
 /// All pools.

@@ -181,6 +181,11 @@ impl VlanSet {
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         (0..4096u16).filter(|v| self.contains(*v))
     }
+
+    /// The bits: VID `64 * i + b` is bit `b` of word `i`.
+    pub fn words(&self) -> &[u64; 64] {
+        &self.0
+    }
 }
 
 /// What the VF driver configured. Cleared by every reset.

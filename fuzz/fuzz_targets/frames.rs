@@ -1,47 +1,72 @@
-//! The frame parser and the classifier/switch: arbitrary frames from the
-//! uplink to VFs configured by the first bytes (MACs, VLANs, multicast,
-//! xcast through the mailbox).
+//! The frame parser and the classifier/switch: frames from the uplink,
+//! built from parts (destinations the VFs own, multicast, broadcast, any;
+//! VLAN tags; any ethertype and length) or raw bytes, to VFs configured by
+//! mailbox messages and PF admin requests (MACs, VLANs, multicast, xcast
+//! modes, port VLANs, spoof checks, link states, bridge mode).
 #![no_main]
-use hal::ixgbe::mbx;
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::Rig;
+use sriov_fw_fuzz::ops::{AdminRequest, Frame, Message, bring_up};
+use sriov_fw_fuzz::{Shared, VFS};
 
-fuzz_target!(|data: &[u8]| {
-    // The parser alone, on the raw input.
-    let _ = firmware::frame::parse(data);
-    let mut rig = Rig::new();
-    let (config, frames) = data.split_at(data.len().min(16));
-    for (vf, c) in config.chunks(2).enumerate() {
-        let b = c[0];
-        rig.message(vf, &[mbx::VF_RESET], 1);
-        rig.message(vf, &[mbx::API_NEGOTIATE, 5], 2);
-        let mac = [0x02, 0, 0, 0, vf as u8, b];
-        rig.message(
-            vf,
-            &[
-                mbx::SET_MAC_ADDR,
-                u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]),
-                u32::from(mac[4]) | u32::from(mac[5]) << 8,
-            ],
-            3,
-        );
-        rig.message(
-            vf,
-            &[
-                mbx::SET_VLAN | 1 << 16,
-                u32::from(c.get(1).copied().unwrap_or(0)),
-            ],
-            2,
-        );
-        rig.message(vf, &[mbx::SET_MULTICAST | 1 << 16, u32::from(b) << 4], 2);
-        rig.message(vf, &[mbx::UPDATE_XCAST_MODE, u32::from(b % 4)], 2);
-    }
-    let mut rest = frames;
-    while rest.len() > 2 {
-        let n = (usize::from(rest[0]) << 4 | usize::from(rest[1] & 0xf)).min(rest.len() - 2);
-        rig.uplink.rx.push_back(rest[2..2 + n].to_vec());
-        rest = &rest[2 + n..];
-        rig.poll();
-        rig.check();
-    }
+#[derive(Arbitrary, Debug)]
+enum Op {
+    BringUp {
+        vf: u8,
+    },
+    Message {
+        vf: u8,
+        msg: Message,
+    },
+    Admin(AdminRequest),
+    /// An Rx ring with buffers posted (frames get delivered, not only
+    /// classified).
+    RxRing {
+        f: u8,
+        q: u8,
+    },
+    Frame(Frame),
+    /// A burst of the same frame (fills Rx rings, exceeds a poll's budget).
+    Burst {
+        frame: Frame,
+        times: u8,
+    },
+    Raw(Vec<u8>),
+    Poll,
+}
+
+static RIG: Shared<VFS> = Shared::new();
+
+fuzz_target!(|ops: Vec<Op>| {
+    RIG.run(|rig| {
+        for op in &ops {
+            match op {
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
+                Op::Message { vf, msg } => msg.send(rig, usize::from(*vf)),
+                Op::Admin(req) => {
+                    req.send(rig);
+                }
+                Op::RxRing { f, q } => rig.rx_ring(usize::from(*f), usize::from(*q)),
+                Op::Frame(f) => {
+                    rig.uplink.rx.push_back(f.bytes());
+                    rig.poll();
+                }
+                Op::Burst { frame, times } => {
+                    let f = frame.bytes();
+                    for _ in 0..*times {
+                        rig.uplink.rx.push_back(f.clone());
+                    }
+                    rig.poll();
+                }
+                Op::Raw(bytes) => {
+                    // The parser alone, then the whole path.
+                    let _ = firmware::frame::parse(bytes);
+                    rig.uplink.rx.push_back(bytes.clone());
+                    rig.poll();
+                }
+                Op::Poll => rig.poll(),
+            }
+            rig.check();
+        }
+    });
 });

@@ -1,25 +1,65 @@
-//! Arbitrary mailbox traffic from many VFs: messages of any words and
-//! claimed length, resets, FLRs, acknowledgements and protocol violations.
+//! Mailbox traffic from many VFs: messages of any ID, words and claimed
+//! length (known IDs likely), resets, FLRs, acknowledgements, protocol
+//! violations, and time passing (rate limits refill, floods quarantine).
 #![no_main]
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use sriov_fw_fuzz::{Rig, words};
+use sriov_fw_fuzz::ops::{Message, bring_up};
+use sriov_fw_fuzz::{Shared, VFS};
 
-fuzz_target!(|data: &[u8]| {
-    let mut rig = Rig::new();
-    for op in data.chunks(20) {
-        let (kind, vf) = (op[0] % 8, usize::from(op.get(1).copied().unwrap_or(0)));
-        let rest = op.get(2..).unwrap_or(&[]);
-        match kind {
-            0..=3 => {
-                let w = words(rest);
-                let len = u32::from(op.get(2).copied().unwrap_or(0) % 18);
-                rig.message(vf, &w, len);
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Message {
+        vf: u8,
+        msg: Message,
+    },
+    /// The same message up to 64 times: a flood, cheaply encoded (five
+    /// of them pass the rate limit's burst of 256; twenty more, without
+    /// waiting, quarantine the VF). Capped so that floods do not set the
+    /// pace of every input.
+    Repeat {
+        vf: u8,
+        msg: Message,
+        times: u8,
+    },
+    BringUp {
+        vf: u8,
+    },
+    Reset {
+        vf: u8,
+        flr: bool,
+    },
+    Ack {
+        vf: u8,
+    },
+    Violation {
+        vf: u8,
+        kind: u8,
+    },
+    Wait {
+        ms: u16,
+    },
+}
+
+static RIG: Shared<VFS> = Shared::new();
+
+fuzz_target!(|ops: Vec<Op>| {
+    RIG.run(|rig| {
+        for op in &ops {
+            match op {
+                Op::Message { vf, msg } => msg.send(rig, usize::from(*vf)),
+                Op::Repeat { vf, msg, times } => {
+                    for _ in 0..times % 65 {
+                        msg.send(rig, usize::from(*vf));
+                    }
+                }
+                Op::BringUp { vf } => bring_up(rig, usize::from(*vf)),
+                Op::Reset { vf, flr } => rig.reset_vf(usize::from(*vf), *flr),
+                Op::Ack { vf } => rig.ack(usize::from(*vf)),
+                Op::Violation { vf, kind } => rig.violation(usize::from(*vf), u32::from(*kind)),
+                Op::Wait { ms } => rig.advance(u64::from(*ms) * 1_000_000),
             }
-            4 => rig.reset(vf, false),
-            5 => rig.reset(vf, true),
-            6 => rig.ack(vf),
-            _ => rig.violation(vf, u32::from(op.get(2).copied().unwrap_or(0))),
+            rig.check();
         }
-        rig.check();
-    }
+    });
 });

@@ -39,6 +39,34 @@ struct Cli {
     command: Cmd,
 }
 
+#[derive(clap::Args)]
+struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60, conflicts_with_all = ["minutes", "runs"])]
+    seconds: u64,
+    /// Only this target.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGETS))]
+    target: Option<String>,
+    /// Every target in turn, then what it found merged into
+    /// fuzz/corpus/TARGET and the corpus minimised (commit it).
+    #[arg(long, conflicts_with_all = ["coverage", "replay"])]
+    campaign: bool,
+    /// Minutes per target (instead of --seconds).
+    #[arg(long, conflicts_with = "runs")]
+    minutes: Option<u64>,
+    /// Executions per target (instead of a time).
+    #[arg(long)]
+    runs: Option<u64>,
+    /// Line and branch coverage of the firmware by the checked-in
+    /// corpora: a summary per file, and an HTML report under
+    /// <target>/fuzz-coverage/.
+    #[arg(long, conflicts_with = "replay")]
+    coverage: bool,
+    /// Run --target once on this input (a crash's reproducer).
+    #[arg(long, value_name = "FILE", requires = "target")]
+    replay: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Build the firmware image for a board. With --format bin|uimage,
@@ -117,15 +145,11 @@ enum Cmd {
         #[command(flatten)]
         image: image::ImageArgs,
     },
-    /// Run every fuzz target (cargo fuzz, nightly) for a fixed time.
-    Fuzz {
-        /// Seconds per target.
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
-        /// Only this target.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGETS))]
-        target: Option<String>,
-    },
+    /// Run every fuzz target (cargo fuzz, nightly) for a fixed time; or a
+    /// campaign that keeps a minimised corpus (--campaign); or the
+    /// corpus's coverage of the firmware (--coverage); or a crash's replay
+    /// (--replay). Per target: executions, exec/s, edges, new inputs.
+    Fuzz(FuzzArgs),
     /// Benchmarks. --qemu: instruction counts of the data path's decisions
     /// (the image's bench mode under `-icount`), `PATH: N
     /// instructions/frame`, target/bench/instructions.json, checked against
@@ -452,7 +476,7 @@ fn main() -> ExitCode {
             qemu,
             image,
         } => sim(&scenario, qemu.then_some(image)),
-        Cmd::Fuzz { seconds, target } => fuzz_all(seconds, target.as_deref()),
+        Cmd::Fuzz(args) => fuzz_cmd(args),
         Cmd::Bench {
             qemu,
             profile,
@@ -527,25 +551,67 @@ fn linux_vm(built: Option<&image::BuiltImage>, verbose: bool) -> Result<ExitCode
     })
 }
 
-fn fuzz_all(seconds: u64, only: Option<&str>) -> Result<ExitCode> {
+fn fuzz_cmd(a: FuzzArgs) -> Result<ExitCode> {
+    let budget = match (a.minutes, a.runs) {
+        (Some(m), _) => fuzz::Budget::Seconds(m * 60),
+        (None, Some(n)) => fuzz::Budget::Runs(n),
+        (None, None) => fuzz::Budget::Seconds(a.seconds),
+    };
+    if let Some(input) = &a.replay {
+        let target = a.target.as_deref().expect("clap requires it");
+        return Ok(if fuzz::replay(target, input)? {
+            println!("{target}: {} runs without a crash", input.display());
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    if a.coverage {
+        return fuzz_coverage();
+    }
+    fuzz_all(budget, a.target.as_deref(), a.campaign)
+}
+
+fn fuzz_all(budget: fuzz::Budget, only: Option<&str>, campaign: bool) -> Result<ExitCode> {
     let mut failed = false;
+    let mut rows = Vec::new();
     for target in fuzz::TARGETS {
         if only.is_some_and(|o| o != target) {
             continue;
         }
-        eprintln!("fuzzing {target} for {seconds} s");
-        let r = fuzz::run(target, seconds)?;
+        eprintln!("fuzzing {target} ({budget:?})");
+        let (r, corpus) = if campaign {
+            let round = fuzz::campaign_round(target, budget)?;
+            (round.run, Some((round.corpus_files, round.corpus_bytes)))
+        } else {
+            (fuzz::run(target, budget)?, None)
+        };
         if r.crashed {
             failed = true;
             println!(
                 "{target}: CRASH after {} executions\n{}",
                 r.executions, r.output
             );
-        } else {
-            println!(
-                "{target}: {} executions in {} s, no crash",
-                r.executions, r.seconds
-            );
+            match &r.reproducer {
+                Some(p) => println!(
+                    "{target}: reproducer {}\n  replay: {}",
+                    p.display(),
+                    fuzz::replay_command(target, p)
+                ),
+                None => println!("{target}: libFuzzer wrote no reproducer"),
+            }
+        }
+        let corpus = corpus.map_or(String::new(), |(n, bytes)| {
+            format!(", corpus {n} inputs / {} KiB", bytes.div_ceil(1024))
+        });
+        let row = format!("{target}: {}{corpus}", r.summary());
+        println!("{row}");
+        rows.push(row);
+    }
+    if rows.len() > 1 {
+        println!("\nsummary:");
+        for row in &rows {
+            println!("  {row}");
         }
     }
     Ok(if failed {
@@ -553,6 +619,21 @@ fn fuzz_all(seconds: u64, only: Option<&str>) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn fuzz_coverage() -> Result<ExitCode> {
+    let (files, html) = fuzz::coverage()?;
+    for f in &files {
+        println!("{}", fuzz::coverage_line(f));
+    }
+    let below: Vec<&str> = files
+        .iter()
+        .filter(|f| f.line_percent() < 80.0)
+        .map(|f| f.file.as_str())
+        .collect();
+    println!("below 80% of lines: {}", below.join(", "));
+    println!("HTML report: {}", html.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn sim(path: &Path, qemu: Option<image::ImageArgs>) -> Result<ExitCode> {

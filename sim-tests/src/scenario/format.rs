@@ -36,11 +36,17 @@ impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let scenario: Scenario = toml::from_str(&text)
-            .with_context(|| format!("parsing scenario {}", path.display()))?;
+        Scenario::from_toml(&text, &path.display().to_string())
+    }
+
+    /// A scenario from its text, read and checked as [`load`](Self::load)
+    /// does; `name` says where it came from in errors.
+    pub fn from_toml(text: &str, name: &str) -> Result<Scenario> {
+        let scenario: Scenario =
+            toml::from_str(text).with_context(|| format!("parsing scenario {name}"))?;
         scenario
             .check()
-            .with_context(|| format!("scenario {}", path.display()))?;
+            .with_context(|| format!("scenario {name}"))?;
         Ok(scenario)
     }
 
