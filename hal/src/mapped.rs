@@ -18,11 +18,15 @@ impl MappedDma {
     /// # Safety
     /// `base..base + len` must be mapped, writable memory that nothing in
     /// the firmware uses as anything else for as long as this lives.
+    #[inline]
     pub unsafe fn new(base: *mut u8, len: u64) -> MappedDma {
         MappedDma { base, len }
     }
 
     /// The core address of `n` bytes at bus address `addr`, if all inside.
+    // Inline across crates: the data path calls these per frame (they
+    // were inlined when this lived in the image crate).
+    #[inline]
     fn at(&self, addr: u64, n: usize) -> Option<*mut u8> {
         let off = addr.checked_sub(HOST_MEMORY_BUS_BASE)?;
         // SAFETY: `off + n <= len`: inside the memory `new` was given.
@@ -30,6 +34,7 @@ impl MappedDma {
     }
 
     /// A descriptor's core address, if inside and 16-byte aligned.
+    #[inline]
     fn desc_at(&self, addr: u64) -> Option<*mut u64> {
         self.at(addr, 16)
             .filter(|p| p.addr() % 16 == 0)
@@ -38,6 +43,7 @@ impl MappedDma {
 }
 
 impl Dma for MappedDma {
+    #[inline]
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
         match self.at(addr, buf.len()) {
             Some(p) => {
@@ -51,6 +57,7 @@ impl Dma for MappedDma {
         }
     }
 
+    #[inline]
     fn write(&mut self, addr: u64, data: &[u8]) -> bool {
         match self.at(addr, data.len()) {
             Some(p) => {
