@@ -80,6 +80,8 @@ pub struct CoSim {
     tap: Option<String>,
     /// The run's clock (`Transport::now_ns`): real time since start.
     started: Instant,
+    /// When QEMU is killed whatever happens ([`CoSimOptions::timeout`]).
+    timeout: Duration,
     /// Records every frame on the UDP wire (what this process sends in
     /// and receives from the firmware's uplink).
     wire_capture: Option<PortCapture>,
@@ -199,6 +201,7 @@ impl CoSim {
             lines,
             last_beat: (0, Instant::now()),
             stalled: false,
+            timeout: opts.timeout,
             udp,
             stop,
             qmp_path,
@@ -317,9 +320,14 @@ impl CoSim {
             eprintln!(
                 "the firmware stopped answering: heartbeat stuck at {beat} for {HEARTBEAT_TIMEOUT:?}{}",
                 if self.running() {
-                    ""
+                    String::new()
+                } else if self.started.elapsed() >= self.timeout {
+                    format!(
+                        " (QEMU was killed at the co-simulation's {} s timeout)",
+                        self.timeout.as_secs()
+                    )
                 } else {
-                    " (QEMU has exited)"
+                    " (QEMU has exited)".into()
                 }
             );
         }

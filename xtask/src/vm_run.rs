@@ -36,6 +36,9 @@ const NEW_MAC: Mac = Mac([0x02, 0x00, 0x00, 0x00, 0x0a, 0x99]);
 const PF_MAC: Mac = Mac([0x02, 0xf0, 0x00, 0x00, 0x00, 0x01]);
 /// The whole run, boot to poweroff, under TCG.
 const LIMIT: Duration = Duration::from_secs(300);
+/// The image on QEMU outlives the VM: after it come the PF's last reads
+/// and the shutdown.
+const IMAGE_LIMIT: Duration = Duration::from_secs(360);
 
 /// One verdict the guest printed.
 #[derive(Debug, Clone)]
@@ -255,11 +258,13 @@ pub fn run(
         Firmware::Qemu(built) => (|| {
             // QEMU's netdev opens the TAP; it must exist first.
             ip(&["tuntap", "add", "dev", TAP, "mode", "tap"])?;
+            let mut opts = CoSimOptions::quiet(Wire::Tap(TAP.into()));
+            opts.timeout = IMAGE_LIMIT;
             let mut dev = CoSim::start(
                 &built.board.config,
                 &built.elf,
                 &crate::workspace_root(),
-                CoSimOptions::quiet(Wire::Tap(TAP.into())),
+                opts,
             )?;
             // Once the firmware answers, QEMU has opened the TAP by name:
             // only then may it move into the far end's namespace.
@@ -287,13 +292,22 @@ pub fn run(
                 name: "firmware-exit".into(),
                 ok: clean,
                 detail: match &outcome {
-                    Ok(o) if !clean => o
-                        .log_text()
-                        .lines()
-                        .rev()
-                        .take(5)
-                        .collect::<Vec<_>>()
-                        .join(" | "),
+                    Ok(o) if !clean => format!(
+                        "{}{}",
+                        match o.ending {
+                            sim_tests::qemu::Ending::TimedOut => format!(
+                                "QEMU was killed at its {} s timeout; last lines: ",
+                                IMAGE_LIMIT.as_secs()
+                            ),
+                            _ => String::new(),
+                        },
+                        o.log_text()
+                            .lines()
+                            .rev()
+                            .take(5)
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    ),
                     Ok(_) => "the image exited cleanly".into(),
                     Err(e) => format!("{e:#}"),
                 },
