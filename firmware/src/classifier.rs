@@ -1,9 +1,9 @@
 //! The receive classifier: which functions (pools) may take a frame, by its
 //! destination address. Every lookup is O(1) whatever the table sizes:
 //!
-//! - unicast: a hash table from MAC to the set of functions owning it
-//!   (`heapless::IndexMap` with a one-multiply hash, capacity from the
-//!   board's `mac_filters`);
+//! - unicast: a hash table from MAC to the functions owning it
+//!   ([`crate::mac_table`]: a word a claim, capacity from the board's
+//!   `mac_filters`);
 //! - multicast: the 12-bit hash the VF registered, to the set of functions
 //!   that registered it (per function, so groups do not leak between VFs);
 //! - broadcast, all-multicast and promiscuous: one set each.
@@ -13,12 +13,13 @@
 //! (a control-plane event), never on the per-frame path.
 
 use crate::mac::Mac;
+use crate::mac_table::{Hit, MacTable};
 use hal::chip::MAX_FUNCTIONS;
 
 /// Words in a [`PoolSet`].
 pub const POOL_WORDS: usize = MAX_FUNCTIONS.div_ceil(64);
 /// Entries the unicast table can hold (the board's `mac_filters`).
-pub const EXACT_ENTRIES: usize = hal::board::capacities::MAC_FILTERS;
+pub const EXACT_ENTRIES: usize = crate::mac_table::ENTRIES;
 
 /// A set of functions: bit f is function f (0 = PF, 1 + n = VF n).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -111,49 +112,6 @@ impl Iterator for Members<'_> {
     }
 }
 
-/// The exact-match table's hash: the 48-bit address times a 64-bit odd
-/// constant (Fibonacci hashing), its high bits folded down to the 16 the
-/// map uses. One multiply per lookup, where FNV takes a multiply per byte
-/// (about 40 instructions a frame). Like FNV it is unkeyed: a VF choosing
-/// colliding addresses lengthens probes within its own pool quota only.
-#[derive(Clone, Copy, Default)]
-pub struct MacHasher(u64);
-
-impl core::hash::Hasher for MacHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0 << 8 | u64::from(b);
-        }
-    }
-
-    /// The slice length `[u8; 6]` hashes first: the same for every key.
-    fn write_usize(&mut self, _: usize) {}
-
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
-    }
-}
-
-/// Twice the entries it may hold: at most half full, so a miss (unknown
-/// unicast, every VF-to-wire frame) probes as briefly with a full table as
-/// with an empty one.
-const MAP_SLOTS: usize = (2 * EXACT_ENTRIES).next_power_of_two();
-
-type MacMap =
-    heapless::index_map::IndexMap<Mac, Entry, hash32::BuildHasherDefault<MacHasher>, MAP_SLOTS>;
-
-/// An exact-match entry: who receives, and who owns (for anti-spoof).
-#[derive(Clone, Copy)]
-struct Entry {
-    /// The owners, and after `seal` the promiscuous functions too.
-    set: PoolSet,
-    /// The one function owning the address, or [`SHARED`].
-    owner: u16,
-}
-
-/// [`Entry::owner`] when more than one function owns the address.
-const SHARED: u16 = u16::MAX;
-
 /// Who owns a unicast address (the source check of anti-spoof).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
@@ -170,8 +128,8 @@ pub enum Owner {
 /// built ([`seal`](Self::seal)), so a lookup is one probe and a reference,
 /// with no set copied or merged on the per-frame path.
 pub struct Classifier {
-    /// Owners of each address, promiscuous functions folded in.
-    exact: MacMap,
+    /// Owners of each address.
+    exact: MacTable,
     /// Functions per multicast hash, all-multicast and promiscuous
     /// functions folded into the registered ones.
     multicast: [PoolSet; 4096],
@@ -197,8 +155,8 @@ pub struct Classifier {
 
 /// Where a frame may go, before the per-function filters.
 #[derive(Clone, Copy, Debug)]
-pub struct Targets<'a> {
-    pub set: &'a PoolSet,
+pub struct Targets {
+    pub set: PoolSet,
     /// The destination is a unicast address a function owns (VEB: such a
     /// frame stays local; anything else also goes to the wire).
     pub owned: bool,
@@ -207,7 +165,7 @@ pub struct Targets<'a> {
 impl Classifier {
     pub const fn new() -> Classifier {
         Classifier {
-            exact: MacMap::new(),
+            exact: MacTable::new(),
             multicast: [PoolSet::EMPTY; 4096],
             touched: heapless::Vec::new(),
             broadcast: PoolSet::EMPTY,
@@ -239,18 +197,7 @@ impl Classifier {
     /// accounting keeps that from happening; the caller counts it).
     pub fn add_unicast(&mut self, mac: Mac, f: usize) -> bool {
         self.stale = true;
-        if let Some(e) = self.exact.get_mut(&mac) {
-            if usize::from(e.owner) != f {
-                e.owner = SHARED;
-            }
-            e.set.insert(f);
-            return true;
-        }
-        let e = Entry {
-            set: PoolSet::single(f),
-            owner: f as u16,
-        };
-        self.exact.len() < EXACT_ENTRIES && self.exact.insert(mac, e).is_ok()
+        self.exact.insert(&mac, f)
     }
 
     /// Function `f` registered multicast hash `h`.
@@ -282,14 +229,13 @@ impl Classifier {
         self.default_pool = f;
     }
 
-    /// Folds the promiscuous and all-multicast sets into the entries, so
-    /// lookups need no merging. Call after changing the tables; lookups
-    /// before it answer from stale sets (debug builds assert).
+    /// Folds the promiscuous and all-multicast sets into the multicast
+    /// entries and the misses' answers, so lookups need no merging (a
+    /// unicast hit adds its owner to the promiscuous set: one word). Call
+    /// after changing the tables; lookups before it answer from stale sets
+    /// (debug builds assert).
     pub fn seal(&mut self) {
         let prom = self.promiscuous;
-        for (_, e) in self.exact.iter_mut() {
-            e.set = e.set.union(&prom);
-        }
         self.unknown_multicast = self.all_multicast.union(&prom);
         for h in self.touched.iter() {
             let e = &mut self.multicast[usize::from(*h)];
@@ -305,48 +251,81 @@ impl Classifier {
     /// Every function that may take a frame to `dst` (before per-function
     /// filters). `from_wire`: unknown unicast goes to the default pool.
     #[inline]
-    pub fn lookup(&self, dst: &Mac, from_wire: bool) -> Targets<'_> {
+    pub fn lookup(&self, dst: &Mac, from_wire: bool) -> Targets {
         debug_assert!(!self.stale, "classifier looked up before seal()");
         if dst.is_multicast() {
-            let set = if *dst == Mac::BROADCAST {
-                &self.broadcast
-            } else {
-                let h = hal::ixgbe::multicast_hash(dst.0, self.mc_filter_type);
-                let e = &self.multicast[usize::from(h)];
-                // An unregistered hash: only all-multicast and promiscuous.
-                if e.is_empty() {
-                    &self.unknown_multicast
-                } else {
-                    e
-                }
-            };
-            return Targets { set, owned: false };
+            return self.lookup_multicast(dst);
         }
-        match self.exact.get(dst) {
-            Some(e) => Targets {
-                set: &e.set,
-                owned: true,
-            },
-            None if from_wire => Targets {
-                set: &self.unknown_from_wire,
+        self.answer(dst, self.exact.get(dst), from_wire)
+    }
+
+    /// [`lookup`](Self::lookup) for a burst of destinations: the unicast
+    /// table's loads of the whole burst overlap (`out[i]` answers
+    /// `dsts[i]`; at most 32 at a time are in flight).
+    pub fn lookup_burst(&self, dsts: &[Mac], from_wire: bool, out: &mut [Targets]) {
+        debug_assert!(!self.stale, "classifier looked up before seal()");
+        const CHUNK: usize = 32;
+        let mut hits = [Hit::Miss; CHUNK];
+        for (dsts, out) in dsts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            self.exact.get_burst(dsts, &mut hits);
+            for ((d, h), o) in dsts.iter().zip(hits).zip(out.iter_mut()) {
+                *o = if d.is_multicast() {
+                    self.lookup_multicast(d)
+                } else {
+                    self.answer(d, h, from_wire)
+                };
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_multicast(&self, dst: &Mac) -> Targets {
+        let set = if *dst == Mac::BROADCAST {
+            self.broadcast
+        } else {
+            let h = hal::ixgbe::multicast_hash(dst.0, self.mc_filter_type);
+            let e = &self.multicast[usize::from(h)];
+            // An unregistered hash: only all-multicast and promiscuous.
+            if e.is_empty() {
+                self.unknown_multicast
+            } else {
+                *e
+            }
+        };
+        Targets { set, owned: false }
+    }
+
+    #[inline(always)]
+    fn answer(&self, dst: &Mac, hit: Hit, from_wire: bool) -> Targets {
+        match hit {
+            Hit::One(f) => {
+                let mut set = self.promiscuous;
+                set.insert(f);
+                Targets { set, owned: true }
+            }
+            Hit::Shared(at) => {
+                let mut set = self.promiscuous;
+                self.exact.owners(dst, at, &mut set);
+                Targets { set, owned: true }
+            }
+            Hit::Miss if from_wire => Targets {
+                set: self.unknown_from_wire,
                 owned: false,
             },
-            None => Targets {
-                set: &self.promiscuous,
+            Hit::Miss => Targets {
+                set: self.promiscuous,
                 owned: false,
             },
         }
     }
-}
 
-impl Classifier {
     /// Who owns `mac`: one probe, however many addresses a function has.
     #[inline]
     pub fn owner_of(&self, mac: &Mac) -> Owner {
         match self.exact.get(mac) {
-            None => Owner::Nobody,
-            Some(e) if e.owner == SHARED => Owner::Shared,
-            Some(e) => Owner::One(usize::from(e.owner)),
+            Hit::Miss => Owner::Nobody,
+            Hit::Shared(_) => Owner::Shared,
+            Hit::One(f) => Owner::One(f),
         }
     }
 }
@@ -388,7 +367,7 @@ mod tests {
         assert_eq!(hit.set.iter().collect::<std::vec::Vec<_>>(), [3, 5]);
         assert!(hit.owned);
         let miss = Mac([2, 9, 9, 9, 9, 9]);
-        assert_eq!(*c.lookup(&miss, true).set, PoolSet::single(0));
+        assert_eq!(c.lookup(&miss, true).set, PoolSet::single(0));
         assert!(!c.lookup(&miss, true).owned);
         assert!(
             c.lookup(&miss, false).set.is_empty(),
@@ -396,7 +375,7 @@ mod tests {
         );
         assert_eq!(c.lookup(&Mac::BROADCAST, true).set.len(), 2);
         assert!(!c.lookup(&Mac::BROADCAST, true).owned);
-        assert_eq!(*c.lookup(&group, true).set, PoolSet::single(5));
+        assert_eq!(c.lookup(&group, true).set, PoolSet::single(5));
         assert!(
             c.lookup(&Mac([1, 0, 0x5e, 0, 0, 8]), true).set.is_empty(),
             "not registered: no leak"
@@ -464,7 +443,7 @@ mod tests {
         assert!(c.lookup(&g, true).set.is_empty());
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 5);
         c.seal();
-        assert_eq!(*c.lookup(&g, true).set, PoolSet::single(5));
+        assert_eq!(c.lookup(&g, true).set, PoolSet::single(5));
     }
 
     #[test]

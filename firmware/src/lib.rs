@@ -21,6 +21,7 @@ pub mod drops;
 pub mod events;
 pub mod frame;
 pub mod mac;
+pub mod mac_table;
 pub mod mailbox;
 pub mod pools;
 pub mod rss;

@@ -178,8 +178,21 @@ impl VlanSet {
         self.0.iter().all(|w| *w == 0)
     }
 
+    /// The VIDs, lowest first: a walk of the 64 words and their set bits,
+    /// not a test of each of the 4096 VIDs (a VF reset releases its VLANs
+    /// through this).
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        (0..4096u16).filter(|v| self.contains(*v))
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            let mut bits = w;
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as u16;
+                bits &= bits - 1;
+                Some(i as u16 * 64 + b)
+            })
+        })
     }
 
     /// The bits: VID `64 * i + b` is bit `b` of word `i`.
@@ -355,6 +368,17 @@ mod tests {
         assert!(s.contains(100) && s.contains(4095) && !s.contains(99));
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().collect::<std::vec::Vec<_>>(), [100, 4095]);
+        for v in [0, 63, 64, 127, 128] {
+            s.insert(v);
+        }
+        assert_eq!(
+            s.iter().collect::<std::vec::Vec<_>>(),
+            [0, 63, 64, 100, 127, 128, 4095],
+            "word edges, lowest first"
+        );
+        for v in [0, 63, 64, 127, 128] {
+            s.remove(v);
+        }
         assert!(s.remove(100));
         assert!(!s.remove(100));
         assert_eq!(s.len(), 1);

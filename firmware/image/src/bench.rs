@@ -151,7 +151,7 @@ fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) => {
             let t = rig.classifier.lookup(&p.dst, true);
-            deliverable(rig, t.set, p.vid())
+            deliverable(rig, &t.set, p.vid())
         }
         Err(_) => 0,
     }
@@ -175,7 +175,7 @@ fn from_vf(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) if p.src == rig.mac_of[from] => {
             let t = rig.classifier.lookup(&p.dst, false);
-            let mut set = *t.set;
+            let mut set = t.set;
             set.remove(from);
             deliverable(rig, &set, p.vid()) + u32::from(!t.owned)
         }

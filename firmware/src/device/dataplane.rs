@@ -557,7 +557,7 @@ impl<const N: usize> Device<N> {
             }
         };
         // A copy (five words): the offers below need the device mutably.
-        let targets = *self.classifier.lookup(&p.dst, true).set;
+        let targets = self.classifier.lookup(&p.dst, true).set;
         if targets.is_empty() {
             self.uplink.drop_rx(DropReason::NoDestination);
             return;
@@ -962,7 +962,7 @@ impl<const N: usize> Device<N> {
             return (PoolSet::EMPTY, true);
         }
         let t = self.classifier.lookup(&p.dst, false);
-        let mut local = *t.set;
+        let mut local = t.set;
         local.remove(from);
         // Only a unicast address a function owns stays off the wire.
         (local, !t.owned)

@@ -1,0 +1,329 @@
+//! The exact-match table of unicast addresses: MAC → the function that owns
+//! it. One 64-bit word per claim, no side tables:
+//!
+//! ```text
+//!  63                      16 15 14      9 8          0
+//! +-------------------------+--+---------+------------+
+//! |  the 48-bit address     |S | 0       | function+1 |
+//! +-------------------------+--+---------+------------+
+//! ```
+//!
+//! S marks an address more than one function claimed (a MAC-VLAN on two
+//! VFs); each claim then has its own slot further along the probe, so a
+//! lookup of an address one function owns stops at its first match and
+//! only a shared one walks its cluster. A zero word is an empty slot (a
+//! claim's low bits are never zero).
+//!
+//! Open addressing with linear probing over
+//! [`SLOTS`] = 7/4 × the board's MAC filters (at most 4/7 full, since the
+//! pools cap the claims at `mac_filters`): at capacity a hit takes 1.7
+//! probes and a miss 3.2 on average, within one or two cache lines, and at
+//! 4096 filters the table is 56 KiB. The home slot is the high half of
+//! (address × a 64-bit odd constant) × SLOTS ("fastrange"): one multiply
+//! and one multiply-high, no division, any table size.
+//!
+//! The table is rebuilt, never edited: [`MacTable::clear`] and inserts.
+//! With no deletions a probe ends at the first empty slot, and `clear`
+//! zeroes only the cache lines inserts touched (a bitmap of lines), so a
+//! rebuild costs what the table holds, not its capacity.
+//!
+//! Unkeyed, like the hash it replaced: a VF choosing colliding addresses
+//! lengthens probes by at most its own MAC quota.
+
+use crate::classifier::PoolSet;
+use crate::mac::Mac;
+
+/// Claims the table holds (the board's `mac_filters`).
+pub const ENTRIES: usize = hal::board::capacities::MAC_FILTERS;
+/// Slots: 7/4 of the claims, whole cache lines of eight.
+pub const SLOTS: usize = if ENTRIES < 4 {
+    LINE
+} else {
+    (ENTRIES * 7 / 4).next_multiple_of(LINE)
+};
+/// Slots per 64-byte cache line.
+const LINE: usize = 8;
+const LINES: usize = SLOTS / LINE;
+const LINE_WORDS: usize = LINES.div_ceil(64);
+
+/// A slot's flag: other functions claim the same address.
+const SHARED: u64 = 1 << 15;
+/// A slot's function + 1 (never zero in a used slot).
+const FUNCTION: u64 = 0x1ff;
+const _: () = assert!(hal::chip::MAX_FUNCTIONS < FUNCTION as usize);
+
+/// Fibonacci hashing's multiplier (2^64 / φ, odd).
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hit {
+    Miss,
+    /// One function owns the address.
+    One(usize),
+    /// Several do; [`MacTable::owners`] from this slot gathers them.
+    Shared(usize),
+}
+
+/// The table's word for an address: big-endian, in the low 48 bits.
+#[inline(always)]
+fn key(mac: &Mac) -> u64 {
+    let b = mac.0;
+    u64::from(b[0]) << 40
+        | u64::from(b[1]) << 32
+        | u64::from(b[2]) << 24
+        | u64::from(b[3]) << 16
+        | u64::from(b[4]) << 8
+        | u64::from(b[5])
+}
+
+#[inline(always)]
+fn home(key: u64) -> usize {
+    let h = key.wrapping_mul(GOLDEN);
+    ((u128::from(h) * SLOTS as u128) >> 64) as usize
+}
+
+#[inline(always)]
+fn next(i: usize) -> usize {
+    if i + 1 == SLOTS { 0 } else { i + 1 }
+}
+
+pub struct MacTable {
+    slots: [u64; SLOTS],
+    /// Cache lines holding a claim since the last clear.
+    used_lines: [u64; LINE_WORDS],
+    len: usize,
+}
+
+impl MacTable {
+    /// Bytes the table takes (what docs/performance.md reports).
+    pub const BYTES: usize = core::mem::size_of::<MacTable>();
+
+    pub const fn new() -> MacTable {
+        MacTable {
+            slots: [0; SLOTS],
+            used_lines: [0; LINE_WORDS],
+            len: 0,
+        }
+    }
+
+    /// Claims held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Empties the table: only the lines inserts touched.
+    pub fn clear(&mut self) {
+        for (w, bits) in self.used_lines.iter_mut().enumerate() {
+            while *bits != 0 {
+                let line = w * 64 + bits.trailing_zeros() as usize;
+                *bits &= *bits - 1;
+                self.slots[line * LINE..(line + 1) * LINE].fill(0);
+            }
+        }
+        self.len = 0;
+    }
+
+    /// Function `f` claims `mac`. True if it does now (a repeated claim
+    /// takes no slot); false if the table holds [`ENTRIES`] claims.
+    pub fn insert(&mut self, mac: &Mac, f: usize) -> bool {
+        let k = key(mac);
+        let mine = (f as u64 + 1) & FUNCTION;
+        let mut i = home(k);
+        let mut first_match = None;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                break;
+            }
+            if s >> 16 == k {
+                if s & FUNCTION == mine {
+                    return true;
+                }
+                first_match.get_or_insert(i);
+            }
+            i = next(i);
+        }
+        if self.len == ENTRIES {
+            return false;
+        }
+        let mut claim = k << 16 | mine;
+        if let Some(m) = first_match {
+            // The first slot of the address is where lookups stop.
+            self.slots[m] |= SHARED;
+            claim |= SHARED;
+        }
+        self.slots[i] = claim;
+        self.used_lines[i / LINE / 64] |= 1 << (i / LINE % 64);
+        self.len += 1;
+        true
+    }
+
+    /// Who owns `mac`.
+    #[inline]
+    pub fn get(&self, mac: &Mac) -> Hit {
+        let k = key(mac);
+        self.resolve(k, home(k), self.slots[home(k)])
+    }
+
+    /// The probe from slot `i`, whose word `s` the caller already read.
+    #[inline(always)]
+    fn resolve(&self, k: u64, mut i: usize, mut s: u64) -> Hit {
+        loop {
+            if s == 0 {
+                return Hit::Miss;
+            }
+            if s >> 16 == k {
+                return if s & SHARED == 0 {
+                    Hit::One((s & FUNCTION) as usize - 1)
+                } else {
+                    Hit::Shared(i)
+                };
+            }
+            i = next(i);
+            s = self.slots[i];
+        }
+    }
+
+    /// Adds every owner of `mac` to `set`, from the slot a
+    /// [`Hit::Shared`] gave (the rest of the address's cluster).
+    #[cold]
+    pub fn owners(&self, mac: &Mac, from: usize, set: &mut PoolSet) {
+        let k = key(mac);
+        let mut i = from;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return;
+            }
+            if s >> 16 == k {
+                set.insert((s & FUNCTION) as usize - 1);
+            }
+            i = next(i);
+        }
+    }
+
+    /// [`get`](Self::get) for a burst: every home slot is read before any
+    /// probe resolves, so the loads of a burst overlap instead of waiting
+    /// on each other. `out[i]` answers `macs[i]`.
+    pub fn get_burst(&self, macs: &[Mac], out: &mut [Hit]) {
+        const CHUNK: usize = 32;
+        for (macs, out) in macs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let mut keys = [0u64; CHUNK];
+            let mut homes = [0usize; CHUNK];
+            let mut firsts = [0u64; CHUNK];
+            for (j, m) in macs.iter().enumerate() {
+                keys[j] = key(m);
+                homes[j] = home(keys[j]);
+            }
+            for j in 0..macs.len() {
+                firsts[j] = self.slots[homes[j]];
+            }
+            for (j, o) in out.iter_mut().enumerate().take(macs.len()) {
+                *o = self.resolve(keys[j], homes[j], firsts[j]);
+            }
+        }
+    }
+}
+
+// 8 bytes a slot and 7/4 slots a claim (14 bytes a claim), plus the line
+// bitmap: what docs/performance.md gives for 4096 filters.
+const _: () = assert!(MacTable::BYTES <= ENTRIES * 14 + LINE * 8 + 8 * LINE_WORDS + 8);
+
+impl Default for MacTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(i: u32) -> Mac {
+        let b = i.to_be_bytes();
+        Mac([0x02, 0x5e, b[0], b[1], b[2], b[3]])
+    }
+
+    #[test]
+    fn one_owner_shared_owners_and_misses() {
+        let mut t = MacTable::new();
+        assert!(t.insert(&mac(1), 3));
+        assert!(t.insert(&mac(2), 0));
+        assert!(t.insert(&mac(2), 7));
+        assert!(t.insert(&mac(2), 3));
+        assert!(t.insert(&mac(1), 3), "a repeated claim");
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.get(&mac(1)), Hit::One(3));
+        assert_eq!(t.get(&mac(9)), Hit::Miss);
+        let Hit::Shared(at) = t.get(&mac(2)) else {
+            panic!("mac 2 has three owners");
+        };
+        let mut set = PoolSet::EMPTY;
+        t.owners(&mac(2), at, &mut set);
+        assert_eq!(set.iter().collect::<std::vec::Vec<_>>(), [0, 3, 7]);
+        assert_eq!(t.get(&Mac([0; 6])), Hit::Miss, "zero is not an empty match");
+    }
+
+    #[test]
+    fn full_table_refuses_then_clear_empties_it() {
+        let mut t = MacTable::new();
+        for i in 0..ENTRIES as u32 {
+            assert!(t.insert(&mac(i), (i % 200) as usize), "claim {i}");
+        }
+        assert!(!t.insert(&mac(ENTRIES as u32), 1), "past ENTRIES");
+        assert!(t.insert(&mac(5), 5), "a repeat needs no slot");
+        for i in 0..ENTRIES as u32 {
+            assert_eq!(t.get(&mac(i)), Hit::One((i % 200) as usize));
+        }
+        t.clear();
+        assert!(t.is_empty());
+        assert!(t.slots.iter().all(|&s| s == 0), "every used line zeroed");
+        for i in 0..ENTRIES as u32 {
+            assert_eq!(t.get(&mac(i)), Hit::Miss);
+        }
+        assert!(t.insert(&mac(7), 1));
+        assert_eq!(t.get(&mac(7)), Hit::One(1));
+    }
+
+    #[test]
+    fn probes_wrap_around_the_end() {
+        // Addresses whose home is the last slot, found by search.
+        let mut t = MacTable::new();
+        let last: std::vec::Vec<Mac> = (0..1_000_000u32)
+            .map(mac)
+            .filter(|m| home(key(m)) == SLOTS - 1)
+            .take(3)
+            .collect();
+        assert_eq!(last.len(), 3);
+        for (f, m) in last.iter().enumerate() {
+            assert!(t.insert(m, f));
+        }
+        assert_eq!(t.slots[0] >> 16, key(&last[1]), "second claim wrapped to 0");
+        for (f, m) in last.iter().enumerate() {
+            assert_eq!(t.get(m), Hit::One(f));
+        }
+    }
+
+    #[test]
+    fn burst_answers_as_single_lookups() {
+        let mut t = MacTable::new();
+        for i in 0..ENTRIES as u32 / 2 {
+            t.insert(&mac(i * 2), (i % 9) as usize);
+        }
+        t.insert(&mac(4), 8);
+        let macs: std::vec::Vec<Mac> = (0..70).map(mac).collect();
+        let mut out = [Hit::Miss; 70];
+        t.get_burst(&macs, &mut out);
+        for (m, h) in macs.iter().zip(out) {
+            assert_eq!(h, t.get(m));
+        }
+        assert_eq!(out[1], Hit::Miss);
+        assert_eq!(out[2], Hit::One(1));
+        assert!(matches!(out[4], Hit::Shared(_)));
+    }
+}
