@@ -48,20 +48,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 Op::RxRing { f, q } => rig.rx_ring(usize::from(*f), usize::from(*q)),
                 Op::Frame(f) => {
-                    rig.uplink.rx.push_back(f.bytes());
+                    rig.uplink.offer(f.bytes(), 1);
                     rig.poll();
                 }
                 Op::Burst { frame, times } => {
-                    let f = frame.bytes();
-                    for _ in 0..*times {
-                        rig.uplink.rx.push_back(f.clone());
-                    }
+                    rig.uplink.offer(frame.bytes(), usize::from(*times));
                     rig.poll();
                 }
                 Op::Raw(bytes) => {
                     // The parser alone, then the whole path.
                     let _ = firmware::frame::parse(bytes);
-                    rig.uplink.rx.push_back(bytes.clone());
+                    rig.uplink.offer(bytes.clone(), 1);
                     rig.poll();
                 }
                 Op::Poll => rig.poll(),

@@ -91,7 +91,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     rig.host.poke(f * WINDOW as usize + usize::from(*at), data);
                 }
                 Op::Frame(f) => {
-                    rig.uplink.rx.push_back(f.bytes());
+                    rig.uplink.offer(f.bytes(), 1);
                     rig.poll();
                 }
                 Op::Doorbell { f } => {

@@ -93,7 +93,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 Op::Message { vf, msg } => msg.send(rig, usize::from(*vf)),
                 Op::RxRing { f } => rig.rx_ring(usize::from(*f), 0),
                 Op::Frame(f) => {
-                    rig.uplink.rx.push_back(f.bytes());
+                    rig.uplink.offer(f.bytes(), 1);
                     rig.poll();
                 }
             }

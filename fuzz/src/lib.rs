@@ -140,18 +140,40 @@ impl Dma for HostMem {
     }
 }
 
+/// The physical port: frames offered to the firmware (each with how many
+/// times it arrives: a burst is one buffer, not a copy per frame), and a
+/// count of what it sent.
 #[derive(Default)]
 pub struct MemUplink {
-    pub rx: VecDeque<Vec<u8>>,
+    rx: VecDeque<(Vec<u8>, usize)>,
     pub tx: usize,
+}
+
+impl MemUplink {
+    /// `frame` arrives `times` times in a row.
+    pub fn offer(&mut self, frame: Vec<u8>, times: usize) {
+        if times > 0 {
+            self.rx.push_back((frame, times));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rx.clear();
+        self.tx = 0;
+    }
 }
 
 impl Uplink for MemUplink {
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let f = self.rx.pop_front()?;
+        let (f, times) = self.rx.front_mut()?;
         let n = f.len().min(buf.len());
         buf[..n].copy_from_slice(&f[..n]);
-        Some(f.len())
+        let len = f.len();
+        *times -= 1;
+        if *times == 0 {
+            self.rx.pop_front();
+        }
+        Some(len)
     }
     fn transmit(&mut self, _frame: &[u8]) -> bool {
         self.tx += 1;
@@ -259,8 +281,7 @@ impl<const N: usize> Rig<N> {
             self.window[r.clone()].copy_from_slice(&self.pristine.window[r]);
         }
         self.host.clear();
-        self.uplink.rx.clear();
-        self.uplink.tx = 0;
+        self.uplink.clear();
         self.now = self.pristine.now;
         self.audited_scans = u64::MAX;
     }

@@ -44,9 +44,10 @@ struct FuzzArgs {
     /// Seconds per target.
     #[arg(long, default_value_t = 60, conflicts_with_all = ["minutes", "runs"])]
     seconds: u64,
-    /// Only this target.
+    /// Only this target (repeat it for several: two campaigns on disjoint
+    /// targets can run side by side, one per core).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGETS))]
-    target: Option<String>,
+    target: Vec<String>,
     /// Every target in turn, then what it found merged into
     /// fuzz/corpus/TARGET and the corpus minimised (commit it).
     #[arg(long, conflicts_with_all = ["coverage", "replay"])]
@@ -558,7 +559,9 @@ fn fuzz_cmd(a: FuzzArgs) -> Result<ExitCode> {
         (None, None) => fuzz::Budget::Seconds(a.seconds),
     };
     if let Some(input) = &a.replay {
-        let target = a.target.as_deref().expect("clap requires it");
+        let [target] = a.target.as_slice() else {
+            anyhow::bail!("--replay takes exactly one --target");
+        };
         return Ok(if fuzz::replay(target, input)? {
             println!("{target}: {} runs without a crash", input.display());
             ExitCode::SUCCESS
@@ -569,14 +572,14 @@ fn fuzz_cmd(a: FuzzArgs) -> Result<ExitCode> {
     if a.coverage {
         return fuzz_coverage();
     }
-    fuzz_all(budget, a.target.as_deref(), a.campaign)
+    fuzz_all(budget, &a.target, a.campaign)
 }
 
-fn fuzz_all(budget: fuzz::Budget, only: Option<&str>, campaign: bool) -> Result<ExitCode> {
+fn fuzz_all(budget: fuzz::Budget, only: &[String], campaign: bool) -> Result<ExitCode> {
     let mut failed = false;
     let mut rows = Vec::new();
     for target in fuzz::TARGETS {
-        if only.is_some_and(|o| o != target) {
+        if !only.is_empty() && !only.iter().any(|o| o == target) {
             continue;
         }
         eprintln!("fuzzing {target} ({budget:?})");
