@@ -141,6 +141,11 @@ pub struct Classifier {
     all_multicast: PoolSet,
     /// Functions that accept every unicast frame.
     promiscuous: PoolSet,
+    /// For each function owning an address: itself and the promiscuous
+    /// functions (what a hit answers; kept ready by `seal`).
+    singles: [PoolSet; MAX_FUNCTIONS],
+    /// The functions owning an address since the last clear.
+    owners: PoolSet,
     /// Where unknown unicast from the wire goes (the PF).
     default_pool: Option<usize>,
     /// The filter type the VFs were told (multicast hash selection).
@@ -155,11 +160,36 @@ pub struct Classifier {
 
 /// Where a frame may go, before the per-function filters.
 #[derive(Clone, Copy, Debug)]
-pub struct Targets {
-    pub set: PoolSet,
+pub struct Targets<'a> {
+    set: Answer<'a>,
     /// The destination is a unicast address a function owns (VEB: such a
     /// frame stays local; anything else also goes to the wire).
     pub owned: bool,
+}
+
+/// A set kept ready in the classifier, or (an address several functions
+/// share, rare) one gathered for this lookup.
+#[derive(Clone, Copy, Debug)]
+enum Answer<'a> {
+    Ready(&'a PoolSet),
+    Gathered(PoolSet),
+}
+
+impl Targets<'_> {
+    /// Nobody (what [`Classifier::lookup_burst`]'s output may start as).
+    pub const NONE: Targets<'static> = Targets {
+        set: Answer::Ready(&PoolSet::EMPTY),
+        owned: false,
+    };
+
+    /// The functions.
+    #[inline(always)]
+    pub fn set(&self) -> PoolSet {
+        match self.set {
+            Answer::Ready(s) => *s,
+            Answer::Gathered(s) => s,
+        }
+    }
 }
 
 impl Classifier {
@@ -171,6 +201,8 @@ impl Classifier {
             broadcast: PoolSet::EMPTY,
             all_multicast: PoolSet::EMPTY,
             promiscuous: PoolSet::EMPTY,
+            singles: [PoolSet::EMPTY; MAX_FUNCTIONS],
+            owners: PoolSet::EMPTY,
             default_pool: None,
             mc_filter_type: 0,
             unknown_from_wire: PoolSet::EMPTY,
@@ -186,6 +218,7 @@ impl Classifier {
             self.multicast[usize::from(*h)] = PoolSet::EMPTY;
         }
         self.touched.clear();
+        self.owners = PoolSet::EMPTY;
         self.broadcast = PoolSet::EMPTY;
         self.all_multicast = PoolSet::EMPTY;
         self.promiscuous = PoolSet::EMPTY;
@@ -197,6 +230,7 @@ impl Classifier {
     /// accounting keeps that from happening; the caller counts it).
     pub fn add_unicast(&mut self, mac: Mac, f: usize) -> bool {
         self.stale = true;
+        self.owners.insert(f);
         self.exact.insert(&mac, f)
     }
 
@@ -230,12 +264,17 @@ impl Classifier {
     }
 
     /// Folds the promiscuous and all-multicast sets into the multicast
-    /// entries and the misses' answers, so lookups need no merging (a
-    /// unicast hit adds its owner to the promiscuous set: one word). Call
+    /// entries, each owner's answer and the misses' answers, so lookups
+    /// need no merging. Call
     /// after changing the tables; lookups before it answer from stale sets
     /// (debug builds assert).
     pub fn seal(&mut self) {
         let prom = self.promiscuous;
+        for f in self.owners.iter() {
+            let mut s = prom;
+            s.insert(f);
+            self.singles[f] = s;
+        }
         self.unknown_multicast = self.all_multicast.union(&prom);
         for h in self.touched.iter() {
             let e = &mut self.multicast[usize::from(*h)];
@@ -250,8 +289,8 @@ impl Classifier {
 
     /// Every function that may take a frame to `dst` (before per-function
     /// filters). `from_wire`: unknown unicast goes to the default pool.
-    #[inline]
-    pub fn lookup(&self, dst: &Mac, from_wire: bool) -> Targets {
+    #[inline(always)]
+    pub fn lookup(&self, dst: &Mac, from_wire: bool) -> Targets<'_> {
         debug_assert!(!self.stale, "classifier looked up before seal()");
         if dst.is_multicast() {
             return self.lookup_multicast(dst);
@@ -262,7 +301,7 @@ impl Classifier {
     /// [`lookup`](Self::lookup) for a burst of destinations: the unicast
     /// table's loads of the whole burst overlap (`out[i]` answers
     /// `dsts[i]`; at most 32 at a time are in flight).
-    pub fn lookup_burst(&self, dsts: &[Mac], from_wire: bool, out: &mut [Targets]) {
+    pub fn lookup_burst<'a>(&'a self, dsts: &[Mac], from_wire: bool, out: &mut [Targets<'a>]) {
         debug_assert!(!self.stale, "classifier looked up before seal()");
         const CHUNK: usize = 32;
         let mut hits = [Hit::Miss; CHUNK];
@@ -279,44 +318,38 @@ impl Classifier {
     }
 
     #[inline(always)]
-    fn lookup_multicast(&self, dst: &Mac) -> Targets {
+    fn lookup_multicast(&self, dst: &Mac) -> Targets<'_> {
         let set = if *dst == Mac::BROADCAST {
-            self.broadcast
+            &self.broadcast
         } else {
             let h = hal::ixgbe::multicast_hash(dst.0, self.mc_filter_type);
             let e = &self.multicast[usize::from(h)];
             // An unregistered hash: only all-multicast and promiscuous.
             if e.is_empty() {
-                self.unknown_multicast
+                &self.unknown_multicast
             } else {
-                *e
+                e
             }
         };
-        Targets { set, owned: false }
+        Targets {
+            set: Answer::Ready(set),
+            owned: false,
+        }
     }
 
     #[inline(always)]
-    fn answer(&self, dst: &Mac, hit: Hit, from_wire: bool) -> Targets {
-        match hit {
-            Hit::One(f) => {
-                let mut set = self.promiscuous;
-                set.insert(f);
-                Targets { set, owned: true }
-            }
+    fn answer(&self, dst: &Mac, hit: Hit, from_wire: bool) -> Targets<'_> {
+        let (set, owned) = match hit {
+            Hit::One(f) => (Answer::Ready(&self.singles[f]), true),
             Hit::Shared(at) => {
                 let mut set = self.promiscuous;
                 self.exact.owners(dst, at, &mut set);
-                Targets { set, owned: true }
+                (Answer::Gathered(set), true)
             }
-            Hit::Miss if from_wire => Targets {
-                set: self.unknown_from_wire,
-                owned: false,
-            },
-            Hit::Miss => Targets {
-                set: self.promiscuous,
-                owned: false,
-            },
-        }
+            Hit::Miss if from_wire => (Answer::Ready(&self.unknown_from_wire), false),
+            Hit::Miss => (Answer::Ready(&self.promiscuous), false),
+        };
+        Targets { set, owned }
     }
 
     /// Who owns `mac`: one probe, however many addresses a function has.
@@ -364,20 +397,20 @@ mod tests {
         c.add_multicast_hash(hal::ixgbe::multicast_hash(group.0, 0), 5);
         c.seal();
         let hit = c.lookup(&a, true);
-        assert_eq!(hit.set.iter().collect::<std::vec::Vec<_>>(), [3, 5]);
+        assert_eq!(hit.set().iter().collect::<std::vec::Vec<_>>(), [3, 5]);
         assert!(hit.owned);
         let miss = Mac([2, 9, 9, 9, 9, 9]);
-        assert_eq!(c.lookup(&miss, true).set, PoolSet::single(0));
+        assert_eq!(c.lookup(&miss, true).set(), PoolSet::single(0));
         assert!(!c.lookup(&miss, true).owned);
         assert!(
-            c.lookup(&miss, false).set.is_empty(),
+            c.lookup(&miss, false).set().is_empty(),
             "VF Tx miss: not to the PF"
         );
-        assert_eq!(c.lookup(&Mac::BROADCAST, true).set.len(), 2);
+        assert_eq!(c.lookup(&Mac::BROADCAST, true).set().len(), 2);
         assert!(!c.lookup(&Mac::BROADCAST, true).owned);
-        assert_eq!(c.lookup(&group, true).set, PoolSet::single(5));
+        assert_eq!(c.lookup(&group, true).set(), PoolSet::single(5));
         assert!(
-            c.lookup(&Mac([1, 0, 0x5e, 0, 0, 8]), true).set.is_empty(),
+            c.lookup(&Mac([1, 0, 0x5e, 0, 0, 8]), true).set().is_empty(),
             "not registered: no leak"
         );
     }
@@ -415,7 +448,7 @@ mod tests {
         c.set_default_pool(Some(0));
         c.seal();
         fn set(c: &Classifier, d: &Mac, wire: bool) -> std::vec::Vec<usize> {
-            c.lookup(d, wire).set.iter().collect()
+            c.lookup(d, wire).set().iter().collect()
         }
         assert_eq!(set(&c, &a, true), [3, 7]);
         assert_eq!(set(&c, &Mac([2, 9, 9, 9, 9, 9]), true), [0, 7]);
@@ -427,7 +460,7 @@ mod tests {
         c.add_unicast(a, 3);
         c.seal();
         assert_eq!(set(&c, &a, true), [3]);
-        assert!(c.lookup(&other_group, true).set.is_empty());
+        assert!(c.lookup(&other_group, true).set().is_empty());
     }
 
     #[test]
@@ -437,13 +470,13 @@ mod tests {
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 3);
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 4);
         c.seal();
-        assert_eq!(c.lookup(&g, true).set.len(), 2);
+        assert_eq!(c.lookup(&g, true).set().len(), 2);
         c.clear();
         c.seal();
-        assert!(c.lookup(&g, true).set.is_empty());
+        assert!(c.lookup(&g, true).set().is_empty());
         c.add_multicast_hash(hal::ixgbe::multicast_hash(g.0, 0), 5);
         c.seal();
-        assert_eq!(c.lookup(&g, true).set, PoolSet::single(5));
+        assert_eq!(c.lookup(&g, true).set(), PoolSet::single(5));
     }
 
     #[test]
@@ -453,5 +486,41 @@ mod tests {
             assert!(c.add_unicast(Mac([2, 0, 0, 0, (i >> 8) as u8, i as u8]), 1));
         }
         assert!(!c.add_unicast(Mac([2, 1, 1, 1, 1, 1]), 1));
+    }
+
+    #[test]
+    fn burst_lookups_answer_as_single_ones() {
+        let mut c = Classifier::new();
+        let a = Mac([2, 0, 0, 0, 0, 1]);
+        let shared = Mac([2, 0, 0, 0, 0, 2]);
+        let group = Mac([1, 0, 0x5e, 0, 0, 7]);
+        c.add_unicast(a, 3);
+        c.add_unicast(shared, 4);
+        c.add_unicast(shared, 6);
+        c.add_multicast_hash(hal::ixgbe::multicast_hash(group.0, 0), 5);
+        c.add_promiscuous(9);
+        c.broadcast.insert(3);
+        c.set_default_pool(Some(0));
+        c.seal();
+        let mut dsts = std::vec::Vec::new();
+        for i in 0..40u8 {
+            dsts.extend([a, shared, group, Mac::BROADCAST, Mac([2, 9, 9, 9, 9, i])]);
+        }
+        for wire in [true, false] {
+            let mut out = std::vec![Targets::NONE; dsts.len()];
+            c.lookup_burst(&dsts, wire, &mut out);
+            for (d, t) in dsts.iter().zip(&out) {
+                let one = c.lookup(d, wire);
+                assert_eq!((t.set(), t.owned), (one.set(), one.owned), "{d:?}");
+            }
+        }
+        let mut want = PoolSet::single(4);
+        want.insert(6);
+        want.insert(9);
+        assert_eq!(
+            c.lookup(&shared, true).set(),
+            want,
+            "owners and the promiscuous"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! ```text
 //!  63                      16 15 14      9 8          0
 //! +-------------------------+--+---------+------------+
-//! |  the 48-bit address     |S | 0       | function+1 |
+//! |  the address's 6 bytes  |S | 0       | function+1 |
 //! +-------------------------+--+---------+------------+
 //! ```
 //!
@@ -65,16 +65,12 @@ pub enum Hit {
     Shared(usize),
 }
 
-/// The table's word for an address: big-endian, in the low 48 bits.
+/// The table's word for an address: its six bytes, little-endian (a
+/// word and a half-word load: `Mac` is 8-aligned).
 #[inline(always)]
 fn key(mac: &Mac) -> u64 {
     let b = mac.0;
-    u64::from(b[0]) << 40
-        | u64::from(b[1]) << 32
-        | u64::from(b[2]) << 24
-        | u64::from(b[3]) << 16
-        | u64::from(b[4]) << 8
-        | u64::from(b[5])
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
 }
 
 #[inline(always)]
@@ -170,23 +166,43 @@ impl MacTable {
         self.resolve(k, home(k), self.slots[home(k)])
     }
 
-    /// The probe from slot `i`, whose word `s` the caller already read.
+    /// The probe from slot `i`, whose word `s` the caller already read:
+    /// on to the end of the table, then from its start (slice walks: one
+    /// comparison a step, no bounds check).
     #[inline(always)]
-    fn resolve(&self, k: u64, mut i: usize, mut s: u64) -> Hit {
-        loop {
+    fn resolve(&self, k: u64, i: usize, s: u64) -> Hit {
+        #[inline(always)]
+        fn found(s: u64, at: usize) -> Hit {
+            if s & SHARED == 0 {
+                Hit::One((s & FUNCTION) as usize - 1)
+            } else {
+                Hit::Shared(at)
+            }
+        }
+        if s == 0 {
+            return Hit::Miss;
+        }
+        if s >> 16 == k {
+            return found(s, i);
+        }
+        let (front, back) = self.slots.split_at(i + 1);
+        for (j, &s) in back.iter().enumerate() {
             if s == 0 {
                 return Hit::Miss;
             }
             if s >> 16 == k {
-                return if s & SHARED == 0 {
-                    Hit::One((s & FUNCTION) as usize - 1)
-                } else {
-                    Hit::Shared(i)
-                };
+                return found(s, i + 1 + j);
             }
-            i = next(i);
-            s = self.slots[i];
         }
+        for (j, &s) in front.iter().enumerate() {
+            if s == 0 {
+                return Hit::Miss;
+            }
+            if s >> 16 == k {
+                return found(s, j);
+            }
+        }
+        Hit::Miss
     }
 
     /// Adds every owner of `mac` to `set`, from the slot a

@@ -41,7 +41,7 @@ fn classifier(c: &mut Criterion) {
     g.bench_function("firmware_lookup", |b| {
         b.iter(|| {
             k = (k + 1) % keys.len();
-            black_box(cl.lookup(black_box(&keys[k]), true).set.len())
+            black_box(cl.lookup(black_box(&keys[k]), true).set().len())
         })
     });
     g.bench_function("baseline_hashmap", |b| {

@@ -151,7 +151,7 @@ fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) => {
             let t = rig.classifier.lookup(&p.dst, true);
-            deliverable(rig, &t.set, p.vid())
+            deliverable(rig, &t.set(), p.vid())
         }
         Err(_) => 0,
     }
@@ -164,9 +164,15 @@ fn parse_only(_: &Rig, f: &[u8]) -> u32 {
 
 /// The classifier alone: the destination MAC read straight from the frame.
 fn classify_only(rig: &Rig, f: &[u8]) -> u32 {
-    let mut dst = [0u8; 6];
-    dst.copy_from_slice(&f[..6]);
-    rig.classifier.lookup(&Mac(dst), true).set.len() as u32
+    // Byte by byte: `copy_from_slice` of six bytes is a `memcpy` call,
+    // counted as if it were the lookup's.
+    let Some(&[a, b, c, d, e, g]) = f.first_chunk::<6>() else {
+        return 0;
+    };
+    rig.classifier
+        .lookup(&Mac([a, b, c, d, e, g]), true)
+        .set()
+        .len() as u32
 }
 
 /// VF 1 → VEB: parse, anti-spoof, classify, not back to the sender.
@@ -175,7 +181,7 @@ fn from_vf(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) if p.src == rig.mac_of[from] => {
             let t = rig.classifier.lookup(&p.dst, false);
-            let mut set = t.set;
+            let mut set = t.set();
             set.remove(from);
             deliverable(rig, &set, p.vid()) + u32::from(!t.owned)
         }
