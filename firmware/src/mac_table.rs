@@ -15,10 +15,11 @@
 //! claim's low bits are never zero).
 //!
 //! Open addressing with linear probing over
-//! [`SLOTS`] = 7/4 × the board's MAC filters (at most 4/7 full, since the
-//! pools cap the claims at `mac_filters`): at capacity a hit takes 1.7
-//! probes and a miss 3.2 on average, within one or two cache lines, and at
-//! 4096 filters the table is 56 KiB. The home slot is the high half of
+//! [`SLOTS`] = 3/2 × the board's MAC filters (at most 2/3 full, since the
+//! pools cap the claims at `mac_filters`): at capacity a hit takes 2
+//! probes and a miss 5 on average (eight slots a cache line), and at 4096
+//! filters the table is 48 KiB, with the classifier's answer per owner
+//! (12 KiB) inside 64 KiB. The home slot is the high half of
 //! (address × a 64-bit odd constant) × SLOTS ("fastrange"): one multiply
 //! and one multiply-high, no division, any table size.
 //!
@@ -35,11 +36,11 @@ use crate::mac::Mac;
 
 /// Claims the table holds (the board's `mac_filters`).
 pub const ENTRIES: usize = hal::board::capacities::MAC_FILTERS;
-/// Slots: 7/4 of the claims, whole cache lines of eight.
+/// Slots: 3/2 of the claims, whole cache lines of eight.
 pub const SLOTS: usize = if ENTRIES < 4 {
     LINE
 } else {
-    (ENTRIES * 7 / 4).next_multiple_of(LINE)
+    (ENTRIES * 3 / 2).next_multiple_of(LINE)
 };
 /// Slots per 64-byte cache line.
 const LINE: usize = 8;
@@ -246,9 +247,9 @@ impl MacTable {
     }
 }
 
-// 8 bytes a slot and 7/4 slots a claim (14 bytes a claim), plus the line
+// 8 bytes a slot and 3/2 slots a claim (12 bytes a claim), plus the line
 // bitmap: what docs/performance.md gives for 4096 filters.
-const _: () = assert!(MacTable::BYTES <= ENTRIES * 14 + LINE * 8 + 8 * LINE_WORDS + 8);
+const _: () = assert!(MacTable::BYTES <= ENTRIES * 12 + LINE * 8 + 8 * LINE_WORDS + 8);
 
 impl Default for MacTable {
     fn default() -> Self {
