@@ -298,9 +298,9 @@ impl Classifier {
         self.answer(dst, self.exact.get(dst), from_wire)
     }
 
-    /// [`lookup`](Self::lookup) for a burst of destinations: the unicast
-    /// table's loads of the whole burst overlap (`out[i]` answers
-    /// `dsts[i]`; at most 32 at a time are in flight).
+    /// [`lookup`](Self::lookup) for a burst of destinations (`out[i]`
+    /// answers `dsts[i]`): the unicast probes first, 32 at a time, then
+    /// the answers.
     pub fn lookup_burst<'a>(&'a self, dsts: &[Mac], from_wire: bool, out: &mut [Targets<'a>]) {
         debug_assert!(!self.stale, "classifier looked up before seal()");
         const CHUNK: usize = 32;

@@ -11,6 +11,7 @@ use firmware::classifier::Classifier;
 use firmware::device::Capacities;
 use firmware::frame;
 use firmware::mac::Mac;
+use firmware::mac_table::{Hit, MacTable, slots_for};
 use sim_tests::drivers::pf::PfDriver;
 use sim_tests::frames::FrameSpec;
 use sim_tests::lab::{Lab, PEER};
@@ -51,6 +52,77 @@ fn classifier(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The unicast table filled to its capacity at 16 to 4096 filters: 32
+/// lookups per iteration (hits, misses, and the hits as one burst), so a
+/// figure over 32 is the time per lookup. Keys are spread over the table
+/// (a multiplicative stride), so the larger tables pay their cache misses.
+fn mac_table(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mac_table");
+    g.throughput(Throughput::Elements(32));
+    table_at::<{ slots_for(16) }>(&mut g, 16);
+    table_at::<{ slots_for(64) }>(&mut g, 64);
+    table_at::<{ slots_for(256) }>(&mut g, 256);
+    table_at::<{ slots_for(1024) }>(&mut g, 1024);
+    table_at::<{ slots_for(4096) }>(&mut g, 4096);
+    g.finish();
+}
+
+/// The `i`-th address the table benches use: spread, never zero.
+fn spread_mac(i: usize) -> Mac {
+    let b = ((i as u32).wrapping_mul(0x9e37_79b1) | 1).to_be_bytes();
+    Mac([0x02, 0x5f, b[0], b[1], b[2], b[3]])
+}
+
+fn table_at<const S: usize>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: usize,
+) {
+    let mut t = Box::new(MacTable::<S>::new());
+    for i in 0..n {
+        assert!(t.insert(&spread_mac(i), 1 + i % 256), "claim {i} of {n}");
+    }
+    // 4096 hit keys cycling over the n inserted, in an order unrelated to
+    // their slots; misses are addresses never inserted.
+    let hits: Vec<Mac> = (0..4096).map(|k| spread_mac((k * 40_503) % n)).collect();
+    let misses: Vec<Mac> = (0..4096).map(|k| spread_mac(n + k)).collect();
+    for (m, want_hit) in [(&hits[0], true), (&misses[0], false)] {
+        assert_eq!(t.get(m) != Hit::Miss, want_hit);
+    }
+    let mut at = 0;
+    let mut next = move || {
+        at = (at + 32) % 4096;
+        at
+    };
+    g.bench_function(format!("hit_{n}"), |b| {
+        b.iter(|| {
+            let k = next();
+            let mut sum = 0;
+            for m in &hits[k..k + 32] {
+                sum += matches!(t.get(black_box(m)), Hit::One(_)) as u32;
+            }
+            black_box(sum)
+        })
+    });
+    g.bench_function(format!("miss_{n}"), |b| {
+        b.iter(|| {
+            let k = next();
+            let mut sum = 0;
+            for m in &misses[k..k + 32] {
+                sum += matches!(t.get(black_box(m)), Hit::Miss) as u32;
+            }
+            black_box(sum)
+        })
+    });
+    let mut out = [Hit::Miss; 32];
+    g.bench_function(format!("burst32_hit_{n}"), |b| {
+        b.iter(|| {
+            let k = next();
+            t.get_burst(black_box(&hits[k..k + 32]), &mut out);
+            black_box(out[31])
+        })
+    });
 }
 
 /// Parsing a 64-byte frame against copying it.
@@ -174,6 +246,6 @@ criterion_group! {
     // plotters, not gnuplot: the HTML report's plots (target/criterion/
     // report/) look the same whether gnuplot is installed or not.
     config = Criterion::default().plotting_backend(PlottingBackend::Plotters);
-    targets = classifier, frames, paths, control
+    targets = classifier, mac_table, frames, paths, control
 }
 criterion_main!(benches);
