@@ -90,6 +90,15 @@ fn cargo_fuzz(sub: &str, target: &str) -> Command {
     c
 }
 
+/// libFuzzer's `-max_len` for every run of this process (`--max-len`).
+static MAX_LEN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Caps every input at `n` bytes (libFuzzer's `-max_len`): shorter inputs
+/// run faster and explore less per input.
+pub fn set_max_len(n: u32) {
+    let _ = MAX_LEN.set(n);
+}
+
 /// How long a run goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
@@ -156,6 +165,7 @@ fn run_into(target: &str, budget: Budget, scratch: &Path) -> Result<FuzzRun> {
             "-rss_limit_mb=2048",
             "-print_final_stats=1",
         ])
+        .args(MAX_LEN.get().map(|n| format!("-max_len={n}")))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -58,6 +58,10 @@ struct FuzzArgs {
     /// Executions per target (instead of a time).
     #[arg(long)]
     runs: Option<u64>,
+    /// Caps inputs at this many bytes (libFuzzer's -max_len; by default
+    /// the corpus's longest, or 4096): faster runs, less per input.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..))]
+    max_len: Option<u32>,
     /// Line and branch coverage of the firmware by the checked-in
     /// corpora: a summary per file, and an HTML report under
     /// <target>/fuzz-coverage/.
@@ -553,6 +557,9 @@ fn linux_vm(built: Option<&image::BuiltImage>, verbose: bool) -> Result<ExitCode
 }
 
 fn fuzz_cmd(a: FuzzArgs) -> Result<ExitCode> {
+    if let Some(n) = a.max_len {
+        fuzz::set_max_len(n);
+    }
     let budget = match (a.minutes, a.runs) {
         (Some(m), _) => fuzz::Budget::Seconds(m * 60),
         (None, Some(n)) => fuzz::Budget::Runs(n),
