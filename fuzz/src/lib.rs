@@ -534,8 +534,9 @@ impl<const N: usize> Rig<N> {
         }
     }
 
-    /// Every port's frames are accounted for, and nothing was written
-    /// outside a function's DMA window.
+    /// Every port's frames are accounted for, the classifier held every
+    /// claim the pools allowed, and nothing was written outside a
+    /// function's DMA window.
     pub fn check_books(&self) {
         assert!(self.device.uplink_counters().balanced(), "uplink books");
         for f in 0..Self::FUNCTIONS {
@@ -543,6 +544,10 @@ impl<const N: usize> Rig<N> {
                 assert!(c.balanced(), "function {f} books: {c:?}");
             }
         }
+        assert_eq!(
+            self.device.counters.classifier_refused, 0,
+            "the classifier refused a unicast claim the MAC filter pool allowed"
+        );
         if let Some((addr, n)) = self.host.stray {
             panic!("{n} bytes written at {addr:#x}, outside every function's DMA window");
         }

@@ -992,8 +992,9 @@ impl<const N: usize> Device<N> {
         c.set_default_pool(Some(0));
         c.broadcast.insert(0);
         c.add_all_multicast(0);
+        let mut refused = 0u64;
         if let Some(mac) = self.pf_mac {
-            c.add_unicast(mac, 0);
+            refused += u64::from(!c.add_unicast(mac, 0));
         }
         for (i, vf) in self.vfs[..usize::from(self.enabled)].iter().enumerate() {
             let f = i + 1;
@@ -1008,10 +1009,10 @@ impl<const N: usize> Device<N> {
                 continue;
             }
             if let Some(mac) = vf.oper.mac {
-                c.add_unicast(mac, f);
+                refused += u64::from(!c.add_unicast(mac, f));
             }
             for mac in &vf.oper.macvlans {
-                c.add_unicast(*mac, f);
+                refused += u64::from(!c.add_unicast(*mac, f));
             }
             c.broadcast.insert(f);
             use hal::ixgbe::XcastMode::*;
@@ -1028,5 +1029,12 @@ impl<const N: usize> Device<N> {
             }
         }
         c.seal();
+        if refused != 0 {
+            self.counters.classifier_refused += refused;
+            fwlog::error!(
+                "classifier: {} unicast claims found no room (the MAC filter pool should have refused them)",
+                refused
+            );
+        }
     }
 }

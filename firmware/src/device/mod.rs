@@ -178,6 +178,7 @@ impl<const N: usize> Device<N> {
                 pcie_errors: 0,
                 events_posted: 0,
                 events_lost: 0,
+                classifier_refused: 0,
             },
             classifier: Classifier::new(),
             classifier_dirty: false,

@@ -18,6 +18,9 @@ pub struct DeviceCounters {
     pub pcie_errors: u64,
     pub events_posted: u64,
     pub events_lost: u64,
+    /// Unicast claims the classifier's table had no room for at a rebuild
+    /// (the MAC filter pool keeps it from happening: nonzero is a bug).
+    pub classifier_refused: u64,
 }
 
 impl<const N: usize> Device<N> {
