@@ -299,21 +299,11 @@ impl Classifier {
     }
 
     /// [`lookup`](Self::lookup) for a burst of destinations (`out[i]`
-    /// answers `dsts[i]`): the unicast probes first, 32 at a time, then
-    /// the answers.
+    /// answers `dsts[i]`): independent lookups, which an out-of-order core
+    /// overlaps by itself (see `MacTable::get_burst`).
     pub fn lookup_burst<'a>(&'a self, dsts: &[Mac], from_wire: bool, out: &mut [Targets<'a>]) {
-        debug_assert!(!self.stale, "classifier looked up before seal()");
-        const CHUNK: usize = 32;
-        let mut hits = [Hit::Miss; CHUNK];
-        for (dsts, out) in dsts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            self.exact.get_burst(dsts, &mut hits);
-            for ((d, h), o) in dsts.iter().zip(hits).zip(out.iter_mut()) {
-                *o = if d.is_multicast() {
-                    self.lookup_multicast(d)
-                } else {
-                    self.answer(d, h, from_wire)
-                };
-            }
+        for (d, o) in dsts.iter().zip(out.iter_mut()) {
+            *o = self.lookup(d, from_wire);
         }
     }
 

@@ -86,6 +86,12 @@ fn home<const S: usize>(key: u64) -> usize {
     ((u128::from(h) * S as u128) >> 64) as usize
 }
 
+/// The slot after `i`, wrapping at the end of the table.
+#[inline(always)]
+fn next<const S: usize>(i: usize) -> usize {
+    if i + 1 == S { 0 } else { i + 1 }
+}
+
 /// The table, `S` slots (the board's by default; the host benches build
 /// other sizes).
 pub struct MacTable<const S: usize = SLOTS> {
@@ -151,7 +157,7 @@ impl<const S: usize> MacTable<S> {
                 }
                 first_match.get_or_insert(i);
             }
-            i = if i + 1 == S { 0 } else { i + 1 };
+            i = next::<S>(i);
         }
         if self.len >= Self::CAPACITY {
             return false;
@@ -229,7 +235,7 @@ impl<const S: usize> MacTable<S> {
             if s >> 16 == k {
                 set.insert((s & FUNCTION) as usize - 1);
             }
-            i = if i + 1 == S { 0 } else { i + 1 };
+            i = next::<S>(i);
         }
     }
 

@@ -420,26 +420,26 @@ fn table_at_capacity() -> Result<()> {
         "{:>8} {:>8} {:>8} {:>10}",
         "filters", "hit", "miss", "burst hit"
     );
-    let mut worst: Vec<(&str, f64, f64)> = Vec::new();
-    for kind in ["hit", "miss", "burst32_hit"] {
-        let ns: Vec<f64> = TABLE_SIZES
-            .iter()
-            .map(|n| mean_ns("mac_table", &format!("{kind}_{n}")).map(|t| t / 32.0))
-            .collect::<Result<_>>()?;
-        let lo = ns.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = ns.iter().cloned().fold(0.0, f64::max);
-        worst.push((kind, lo, hi));
-    }
-    for n in TABLE_SIZES {
-        let t = |k: &str| mean_ns("mac_table", &format!("{k}_{n}")).map(|t| t / 32.0);
+    const KINDS: [&str; 3] = ["hit", "miss", "burst32_hit"];
+    // ns[kind][size], each estimate read once.
+    let ns: Vec<Vec<f64>> = KINDS
+        .iter()
+        .map(|kind| {
+            TABLE_SIZES
+                .iter()
+                .map(|n| mean_ns("mac_table", &format!("{kind}_{n}")).map(|t| t / 32.0))
+                .collect::<Result<_>>()
+        })
+        .collect::<Result<_>>()?;
+    for (i, n) in TABLE_SIZES.iter().enumerate() {
         println!(
             "{n:>8} {:>8.2} {:>8.2} {:>10.2}",
-            t("hit")?,
-            t("miss")?,
-            t("burst32_hit")?
+            ns[0][i], ns[1][i], ns[2][i]
         );
     }
-    for (kind, lo, hi) in worst {
+    for (kind, row) in KINDS.iter().zip(&ns) {
+        let lo = row.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = row.iter().cloned().fold(0.0, f64::max);
         let spread = hi / lo - 1.0;
         println!(
             "  {kind}: {lo:.2}..{hi:.2} ns, spread {:.0}% (goal: within {:.0}%): {}",

@@ -52,6 +52,9 @@ impl Summary {
 /// Most initialised data an image may carry (the device and the bench rig
 /// are zero-initialised and belong in .bss).
 const MAX_DATA: u64 = 4096;
+/// The development boards, with the exception level QEMU's model enters
+/// the image at.
+const DEV_BOARDS: [(&str, u8); 2] = [("vck190", 3), ("zcu102", 1)];
 
 /// The bench mode's counts, held to the checked-in budget; and the
 /// image's .data, held small.
@@ -121,7 +124,7 @@ pub fn run_all() -> Result<ExitCode> {
     });
     // The development boards compile other arch code (GICv3, the Cadence
     // UART, start-up from EL3/EL2): lint it as built for them.
-    for board in ["vck190", "zcu102"] {
+    for (board, _) in DEV_BOARDS {
         s.check(&format!("clippy (image for {board})"), || {
             let path = board_config::resolve(board)?;
             succeed(
@@ -793,7 +796,7 @@ fn second_board(s: &mut Summary) {
 /// boot-loader images are right: `mkimage -l` reads the uImage's header,
 /// QEMU boots the uImage (vck190 enters at EL2 then) and the raw binary.
 fn development_boards(s: &mut Summary) {
-    for (board, entry_el) in [("vck190", 3), ("zcu102", 1)] {
+    for (board, entry_el) in DEV_BOARDS {
         let mut built = None;
         s.check(
             &format!("{board}: builds, boots at EL{entry_el}, self-test passes"),
