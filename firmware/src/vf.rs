@@ -279,6 +279,32 @@ pub struct Vf {
     pub set_up: bool,
 }
 
+/// What of a VF the classifier is built from: whether it takes part, its
+/// unicast claims, and its multicast mode and hashes. The device rebuilds
+/// the classifier from these alone, and compares them before and after it
+/// serves a VF, so that only what changes them costs a rebuild.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassifierInputs {
+    /// Disabled or quarantined: none of its filters apply.
+    pub excluded: bool,
+    pub mac: Option<Mac>,
+    pub macvlans: heapless::Vec<Mac, MAX_MACVLANS_PER_VF>,
+    pub xcast: XcastMode,
+    pub mc_hashes: heapless::Vec<u16, MAX_MC_HASHES_PER_VF>,
+}
+
+impl Vf {
+    pub fn classifier_inputs(&self) -> ClassifierInputs {
+        ClassifierInputs {
+            excluded: matches!(self.lifecycle, Lifecycle::Disabled | Lifecycle::Quarantined),
+            mac: self.oper.mac,
+            macvlans: self.oper.macvlans.clone(),
+            xcast: self.oper.xcast,
+            mc_hashes: self.oper.mc_hashes.clone(),
+        }
+    }
+}
+
 /// The misbehaviour policy (docs/robustness.md).
 pub mod policy {
     /// Mailbox messages a VF may send per second, sustained.

@@ -201,6 +201,10 @@ pub struct Rig<const N: usize> {
     now: u64,
     /// `device.counters.scans` at the last audit.
     audited_scans: u64,
+    /// The DMA windows [`HostMem`] checks against need reading again from
+    /// the registers (only the hardware writes those: here,
+    /// [`write_word`](Self::write_word)).
+    windows_stale: bool,
     pristine: Pristine<N>,
 }
 
@@ -266,6 +270,7 @@ impl<const N: usize> Rig<N> {
             device,
             now,
             audited_scans: u64::MAX,
+            windows_stale: true,
             pristine,
         };
         copy_device(&mut rig.pristine.device, &rig.device);
@@ -284,6 +289,7 @@ impl<const N: usize> Rig<N> {
         self.uplink.clear();
         self.now = self.pristine.now;
         self.audited_scans = u64::MAX;
+        self.windows_stale = true;
     }
 
     pub fn hw(&self) -> &HostInterface {
@@ -307,7 +313,9 @@ impl<const N: usize> Rig<N> {
         let hw: *const HostInterface = self.hw();
         // SAFETY: as in `hw`; the window is not resized.
         let hw = unsafe { &*hw };
-        self.host.set_windows(hw, Self::FUNCTIONS);
+        if std::mem::take(&mut self.windows_stale) {
+            self.host.set_windows(hw, Self::FUNCTIONS);
+        }
         self.device
             .poll(hw, &mut self.host, &mut self.uplink, self.now);
     }
@@ -323,6 +331,13 @@ impl<const N: usize> Rig<N> {
         self.poll();
     }
 
+    /// A counter of VF `vf`'s slot moved: its group and the summary
+    /// doorbell, then a poll.
+    fn announce(&mut self, vf: usize) {
+        hal::chip::announce_vf_slot(self.hw(), vf);
+        self.poll();
+    }
+
     /// VF `vf` sends a mailbox message: `words` written into the buffer,
     /// `len` the claimed length.
     pub fn message(&mut self, vf: usize, words: &[u32], len: u32) {
@@ -332,7 +347,7 @@ impl<const N: usize> Rig<N> {
         }
         s.req_len.set(len);
         bump(&s.req_seq);
-        self.event();
+        self.announce(vf % N);
     }
 
     /// VF `vf` is reset (VFCTRL.RST, or FLR with `flr`).
@@ -340,20 +355,20 @@ impl<const N: usize> Rig<N> {
         let s = &self.hw().vf[vf % N];
         s.reset_cause.set(if flr { 2 } else { 1 });
         bump(&s.reset_seq);
-        self.event();
+        self.announce(vf % N);
     }
 
     /// VF `vf` acknowledges a message, or breaks the protocol.
     pub fn ack(&mut self, vf: usize) {
         bump(&self.hw().vf[vf % N].vf_ack_seq);
-        self.event();
+        self.announce(vf % N);
     }
 
     pub fn violation(&mut self, vf: usize, code: u32) {
         // Any kind the window has a counter for.
         let s = &self.hw().vf[vf % N];
         bump(&s.violation_seq[code as usize % s.violation_seq.len()]);
-        self.event();
+        self.announce(vf % N);
     }
 
     /// The PF driver's admin request (`words`, claimed length `len`).
@@ -459,6 +474,7 @@ impl<const N: usize> Rig<N> {
             self.word_of(&g.pcie_error),
             self.word_of(&g.tx_doorbell_seq),
         ];
+        global.extend(g.vf_group_seq.iter().map(|r| self.word_of(r)));
         global.extend(g.tx_doorbell_group_seq.iter().map(|r| self.word_of(r)));
         let a = &hw.admin;
         let mut admin: Vec<usize> = a.request.iter().map(|r| self.word_of(r)).collect();
@@ -507,6 +523,7 @@ impl<const N: usize> Rig<N> {
     /// Writes word `index` of the window (see [`hw_fields`](Self::hw_fields)).
     pub fn write_word(&mut self, index: usize, value: u32) {
         self.window_word(index).set(value);
+        self.windows_stale = true;
     }
 
     pub fn read_word(&self, index: usize) -> u32 {

@@ -22,7 +22,7 @@ use tock_registers::{register_bitfields, register_structs};
 /// `magic` once the firmware has initialised the window: "SRIV".
 pub const WINDOW_MAGIC: u32 = 0x5352_4956;
 /// Bumped on any incompatible change of this layout.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// VF slots in the window (PCIe's limit with ARI); boards enable fewer.
 pub const MAX_VFS: usize = 256;
 /// Words in an admin request or response.
@@ -43,6 +43,10 @@ pub const HOST_MEMORY_BUS_BASE: u64 = 0x1_0000_0000;
 pub const DOORBELL_GROUP: usize = 32;
 /// Tx doorbell groups.
 pub const DOORBELL_GROUPS: usize = MAX_FUNCTIONS.div_ceil(DOORBELL_GROUP);
+/// VF slots per mailbox group ([`Global::vf_group_seq`]).
+pub const VF_GROUP: usize = 8;
+/// Mailbox groups.
+pub const VF_GROUPS: usize = MAX_VFS.div_ceil(VF_GROUP);
 /// Kinds of [`MailboxViolation`] (one counter each in [`VfSlot`]).
 pub const VIOLATION_KINDS: usize = 3;
 /// Bytes of host memory per function's IOMMU window.
@@ -116,7 +120,11 @@ register_structs! {
         /// (functions 32g..32g+31), so the firmware looks at one group's
         /// functions rather than all of them.
         (0x058 => pub tx_doorbell_group_seq: [ReadWrite<u32>; DOORBELL_GROUPS]),
-        (0x07c => _reserved_hw),
+        /// hw: bumped after any hw-owned counter of a VF slot in group g
+        /// (VFs 8g..8g+7: request, ack, reset, violations) moved, so a scan
+        /// reads the groups and then one group's slots, not every slot.
+        (0x07c => pub vf_group_seq: [ReadWrite<u32>; VF_GROUPS]),
+        (0x0fc => _reserved_hw),
         (0x100 => @END),
     }
 }
@@ -427,6 +435,17 @@ pub fn ring_tx_doorbell(hw: &HostInterface, f: usize) {
     bump(&hw.global.tx_doorbell_seq);
 }
 
+/// The hardware's side after it bumped a counter of VF `vf`'s slot (and
+/// wrote what the counter announces): the VF's group, then the summary, in
+/// that order (the firmware reads them the other way round). For the
+/// hardware model and test rigs; the firmware never calls it.
+pub fn announce_vf_slot(hw: &HostInterface, vf: usize) {
+    let bump = |r: &ReadWrite<u32>| r.set(r.get().wrapping_add(1));
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    bump(&hw.global.vf_group_seq[vf / VF_GROUP]);
+    bump(&hw.global.event_seq);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +454,7 @@ mod tests {
     #[test]
     fn layout_is_what_the_docs_say() {
         assert_eq!(size_of::<Global>(), 0x100);
+        assert_eq!(offset_of!(Global, vf_group_seq), 0x07c);
         assert_eq!(size_of::<EventEntry>(), 0x10);
         assert_eq!(size_of::<AdminBlock>(), 0x1200);
         assert_eq!(size_of::<VfSlot>(), 0x100);

@@ -723,3 +723,55 @@ fn a_reset_the_firmware_misses_is_tried_again() {
     );
     assert!(up.link_enabled);
 }
+
+#[test]
+fn only_changes_of_what_it_is_built_from_rebuild_the_classifier() {
+    let (mut sim, pf) = setup(2);
+    let mut vf = vf_driver(&mut sim, &pf, 0);
+    vf.bring_up(&mut sim).unwrap();
+    let rebuilds = |sim: &Sim| sim.device.counters.classifier_rebuilds;
+    let before = rebuilds(&sim);
+    // Queries and a VLAN (the switch checks VLANs per frame; the classifier
+    // does not hold them) leave it as it is.
+    vf.get_queues(&mut sim).unwrap();
+    vf.get_link_state(&mut sim).unwrap();
+    vf.set_vlan(&mut sim, 7, true).unwrap();
+    assert_eq!(rebuilds(&sim), before);
+    vf.set_mac(&mut sim, MAC_B).unwrap();
+    assert_eq!(rebuilds(&sim), before + 1, "a new MAC");
+    // Untrusted: all-multicast is refused down to the mode it has.
+    vf.update_xcast(&mut sim, XcastMode::AllMulti).unwrap();
+    assert_eq!(rebuilds(&sim), before + 1, "the same multicast mode");
+    vf.set_multicast(&mut sim, &[Mac([0x01, 0, 0x5e, 0, 0, 7])])
+        .unwrap();
+    assert_eq!(rebuilds(&sim), before + 2, "a multicast hash");
+    vf.reset(&mut sim).unwrap();
+    assert_eq!(rebuilds(&sim), before + 3, "a reset clears the filters");
+}
+
+#[test]
+fn a_scan_reads_only_the_mailbox_groups_that_moved() {
+    let (mut sim, pf) = setup(16);
+    // VF 9 (group 1) announces a request the way a broken model would:
+    // its slot counter and the summary, but not its group's counter.
+    use tock_registers::interfaces::{Readable, Writeable};
+    let bump = |r: &tock_registers::registers::ReadWrite<u32>| r.set(r.get().wrapping_add(1));
+    let hw = sim.model.regs();
+    let slot = &hw.vf[9];
+    let done = slot.req_done.get();
+    slot.request[0].set(hal::ixgbe::mbx::GET_QUEUES);
+    slot.req_len.set(1);
+    bump(&slot.req_seq);
+    bump(&hw.global.event_seq);
+    sim.step();
+    let slot = &sim.model.regs().vf[9];
+    assert_eq!(slot.req_done.get(), done, "group 1 did not move");
+    // A VF of group 0 moves group 0: still not group 1.
+    let mut vf0 = vf_driver(&mut sim, &pf, 0);
+    vf0.bring_up(&mut sim).unwrap();
+    let slot = &sim.model.regs().vf[9];
+    assert_eq!(slot.req_done.get(), done);
+    hal::chip::announce_vf_slot(sim.model.regs(), 9);
+    sim.step();
+    assert_eq!(sim.model.regs().vf[9].req_done.get(), done.wrapping_add(1));
+}

@@ -987,6 +987,7 @@ impl<const N: usize> Device<N> {
     /// Rebuilds the classifier from the functions' configuration.
     pub(super) fn rebuild_classifier(&mut self) {
         self.classifier_dirty = false;
+        self.counters.classifier_rebuilds += 1;
         let c = &mut self.classifier;
         c.clear();
         c.set_default_pool(Some(0));

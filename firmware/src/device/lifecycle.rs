@@ -69,6 +69,10 @@ impl<const N: usize> Device<N> {
             slot.active.set(1);
         }
         fwlog::info!("SR-IOV: {} VFs served (was {})", want, self.enabled);
+        // Requests a new VF made before it was served are in its slot, and
+        // its group may have moved before: look at every slot.
+        self.full_scan = true;
+        self.classifier_dirty = true;
         self.enabled = want;
         hw.global.vfs_enabled.set(u32::from(want));
         self.links_dirty = true;

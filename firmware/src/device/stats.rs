@@ -21,6 +21,9 @@ pub struct DeviceCounters {
     /// Unicast claims the classifier's table had no room for at a rebuild
     /// (the MAC filter pool keeps it from happening: nonzero is a bug).
     pub classifier_refused: u64,
+    /// Times the classifier was rebuilt (after a change of what it is
+    /// built from: VF filters, resets, SR-IOV, admin requests, the uplink).
+    pub classifier_rebuilds: u64,
 }
 
 impl<const N: usize> Device<N> {

@@ -23,6 +23,8 @@ impl<const N: usize> Device<N> {
                 _ => ResetCause::VfRequest,
             };
             self.reset_vf(hw, i, cause);
+            // Its filters are gone (or it is quarantined).
+            self.classifier_dirty = true;
             self.post_event(hw, Event::VfReset { vf: index, cause });
             self.progress[i].reset_done = reset_seq;
             fence(Ordering::Release);
@@ -139,7 +141,13 @@ impl<const N: usize> Device<N> {
             rss_key: crate::rss::DEFAULT.key(),
             vf: i as u16,
         };
+        // Only a message that changes what the classifier is built from
+        // costs a rebuild (most are queries).
+        let before = self.vfs[i].classifier_inputs();
         let out = mailbox::handle(&mut self.vfs[i], &mut ctx, msg, len);
+        if self.vfs[i].classifier_inputs() != before {
+            self.classifier_dirty = true;
+        }
         if let Some(refusal) = out.refusal {
             let msg_id = mbx::id(msg[0]) as u16;
             fwlog::warn!("VF {}: message {:#x} refused: {:?}", i, msg_id, refusal);

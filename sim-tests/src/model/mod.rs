@@ -696,7 +696,7 @@ impl Model {
         slot.reset_cause.write(cause);
         fence(Ordering::Release);
         slot.reset_seq.set(slot.reset_seq.get().wrapping_add(1));
-        self.bump_event();
+        hal::chip::announce_vf_slot(self.regs(), n);
     }
 
     // ---- BARs ------------------------------------------------------------
@@ -876,7 +876,7 @@ impl Model {
         self.counters.mailbox_violations += 1;
         let counter = &self.regs().vf[n].violation_seq[v.index()];
         counter.set(counter.get().wrapping_add(1));
-        self.bump_event();
+        hal::chip::announce_vf_slot(self.regs(), n);
     }
 
     fn vf_bar_read(&mut self, n: usize, off: u32) -> u32 {
@@ -1021,12 +1021,12 @@ impl Model {
                 slot.req_len.set(vf.written as u32);
                 fence(Ordering::Release);
                 slot.req_seq.set(slot.req_seq.get().wrapping_add(1));
-                self.bump_event();
+                hal::chip::announce_vf_slot(window.regs(), n);
             }
         }
         if v & MBX_ACK != 0 {
             slot.vf_ack_seq.set(slot.vf_ack_seq.get().wrapping_add(1));
-            self.bump_event();
+            hal::chip::announce_vf_slot(window.regs(), n);
         }
         let vf = &mut self.vfs[n];
         let want = v & MBX_VFU != 0;

@@ -160,7 +160,7 @@ impl Host<'_> {
         slot.req_len.set(msg.len() as u32);
         let seq = slot.reply_seq.get();
         slot.req_seq.set(slot.req_seq.get().wrapping_add(1));
-        self.kick();
+        hal::chip::announce_vf_slot(self.hw, i);
         self.poll(dev);
         let word0 = if slot.reply_seq.get() != seq {
             slot.reply[0].get()
@@ -169,7 +169,7 @@ impl Host<'_> {
         };
         // The VF read it: ACK.
         slot.vf_ack_seq.set(slot.vf_ack_seq.get().wrapping_add(1));
-        self.kick();
+        hal::chip::announce_vf_slot(self.hw, i);
         self.poll(dev);
         word0
     }
