@@ -75,7 +75,7 @@ pub struct BoardConfig {
     pub memory: Memory,
     pub devices: Devices,
     /// The host-interface window; absent on a board without one.
-    pub shared_memory: Option<Region>,
+    pub shared_memory: Option<SharedMemory>,
     pub timer: Timer,
     pub capacities: Capacities,
 }
@@ -194,6 +194,38 @@ pub struct Gic {
 pub enum GicVersion {
     V2,
     V3,
+}
+
+/// The host-interface window and how the firmware reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedMemory {
+    pub start: u64,
+    pub size: u64,
+    #[serde(default)]
+    pub bus: WindowBus,
+}
+
+impl SharedMemory {
+    pub fn region(&self) -> Region {
+        Region {
+            start: self.start,
+            size: self.size,
+        }
+    }
+}
+
+/// Where the window is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowBus {
+    /// A PCIe BAR (QEMU's ivshmem) the firmware places at `start`, inside
+    /// `devices.pcie_mmio`.
+    #[default]
+    Pcie,
+    /// Fixed in the SoC's address map: the programmable logic's register
+    /// file on a PS-to-PL AXI port (silicon). Nothing to place or probe.
+    Axi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -435,8 +467,12 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
         );
     }
 
-    // Regions: aligned, non-empty, inside the mapped address space.
-    let regions = memory_map(c);
+    // Regions: aligned, non-empty, inside the mapped address space. A
+    // window on the AXI bus is one of them (a PCIe one lies in pcie_mmio).
+    let mut regions = memory_map(c);
+    if let Some(shm) = c.shared_memory.filter(|s| s.bus == WindowBus::Axi) {
+        regions.push(("shared_memory", shm.region()));
+    }
     for (field, r) in &regions {
         if r.size == 0 {
             return err(field, "size is 0".into());
@@ -527,7 +563,8 @@ fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
             "missing: PCIe needs both its configuration space (pcie_ecam) and its memory window (pcie_mmio)".into(),
         );
     }
-    if let Some(shm) = &c.shared_memory {
+    if let Some(shm) = c.shared_memory.filter(|s| s.bus == WindowBus::Pcie) {
+        let shm = &shm.region();
         if shm.size == 0
             || !shm.start.is_multiple_of(PAGE_SIZE)
             || !shm.size.is_multiple_of(PAGE_SIZE)

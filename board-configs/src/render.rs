@@ -88,11 +88,17 @@ pub fn render_rust(board: &Board) -> String {
     );
     let shm = c
         .shared_memory
-        .unwrap_or(crate::Region { start: 0, size: 0 });
+        .map_or(crate::Region { start: 0, size: 0 }, |s| s.region());
     let _ = writeln!(
         w,
         "    pub const PRESENT: bool = {};",
         c.shared_memory.is_some()
+    );
+    let _ = writeln!(
+        w,
+        "    /// An ivshmem BAR to place (else fixed on the AXI bus).\n    pub const ON_PCIE: bool = {};",
+        c.shared_memory
+            .is_none_or(|s| s.bus == crate::WindowBus::Pcie)
     );
     let _ = writeln!(w, "    pub const START: usize = {:#x};", shm.start);
     let _ = writeln!(w, "    pub const SIZE: usize = {:#x};", shm.size);

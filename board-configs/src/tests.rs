@@ -257,3 +257,52 @@ fn development_boards_state_their_interrupt_controllers_and_uarts() {
     );
     assert!(rust.contains("pub const PHYSICAL: bool = true;"), "{rust}");
 }
+
+/// A silicon board's text with one edit.
+fn load_silicon_edited(from: &str, to: &str) -> Result<BoardConfig, ConfigError> {
+    let text = std::fs::read_to_string(boards_dir().join("vck190-silicon.toml")).unwrap();
+    assert!(
+        text.contains(from),
+        "edit target {from:?} not in vck190-silicon.toml"
+    );
+    load_str(Path::new("edited.toml"), &text.replacen(from, to, 1))
+}
+
+#[test]
+fn silicon_boards_have_an_axi_window_and_halt() {
+    for (name, start) in [
+        ("vck190-silicon", 0xa400_0000),
+        ("zcu102-silicon", 0xa000_0000),
+    ] {
+        let c = load(&resolve(name).unwrap()).unwrap().config;
+        let shm = c.shared_memory.unwrap();
+        assert_eq!((shm.bus, shm.start), (WindowBus::Axi, start), "{name}");
+        assert_eq!(c.board.exit, ExitMethod::Halt, "{name}");
+        assert!(c.qemu.is_none() && c.devices.pcie_mmio.is_none(), "{name}");
+        assert!(c.devices.virtio_mmio.is_none(), "{name}: QEMU-only");
+        let rust = render_rust(&load(&resolve(name).unwrap()).unwrap());
+        assert!(rust.contains("pub const ON_PCIE: bool = false;"), "{name}");
+    }
+    let rust = render_rust(&load(&resolve("qemu-virt").unwrap()).unwrap());
+    assert!(rust.contains("pub const ON_PCIE: bool = true;"));
+}
+
+#[test]
+fn an_axi_window_is_a_region_of_the_address_map() {
+    // Over RAM, or unaligned: refused, naming the window.
+    let e = load_silicon_edited("start = 0xa400_0000", "start = 0x4000_0000").unwrap_err();
+    assert_eq!(e.field, "shared_memory");
+    assert!(e.problem.contains("overlaps `memory.ram`"), "{e}");
+    let e = load_silicon_edited("start = 0xa400_0000", "start = 0xa400_0800").unwrap_err();
+    assert_eq!(e.field, "shared_memory");
+    assert!(e.problem.contains("aligned"), "{e}");
+    // Not a BAR: any page-multiple size will do.
+    let c = load_silicon_edited("size = 0x0400_0000", "size = 0x0300_0000").unwrap();
+    assert_eq!(c.shared_memory.unwrap().size, 0x0300_0000);
+    let e = load_silicon_edited("bus = \"axi\"", "bus = \"isa\"").unwrap_err();
+    assert!(e.problem.contains("isa"), "{e}");
+    // The default bus is PCIe, which needs a pcie_mmio to lie in.
+    let e = load_silicon_edited("bus = \"axi\"\n", "").unwrap_err();
+    assert_eq!(e.field, "shared_memory");
+    assert!(e.problem.contains("pcie_mmio"), "{e}");
+}

@@ -111,6 +111,15 @@ impl CoSim {
                 }
             );
         };
+        if shm.bus != board_config::WindowBus::Pcie {
+            bail!(
+                "board {}'s window is on the AXI bus at {:#x} (silicon: the programmable \
+                 logic's register file): QEMU has nothing there to share, so it cannot be \
+                 co-simulated",
+                board.board.name,
+                shm.start
+            );
+        }
         let total_vfs = board.capacities.total_vfs;
         let dir = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")

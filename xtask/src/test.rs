@@ -55,6 +55,8 @@ const MAX_DATA: u64 = 4096;
 /// The development boards, with the exception level QEMU's model enters
 /// the image at.
 const DEV_BOARDS: [(&str, u8); 2] = [("vck190", 3), ("zcu102", 1)];
+/// Their silicon variants: built and checked here, booted on the boards.
+const SILICON_BOARDS: [&str; 2] = ["vck190-silicon", "zcu102-silicon"];
 
 /// The bench mode's counts, held to the checked-in budget; and the
 /// image's .data, held small.
@@ -124,7 +126,8 @@ pub fn run_all() -> Result<ExitCode> {
     });
     // The development boards compile other arch code (GICv3, the Cadence
     // UART, start-up from EL3/EL2): lint it as built for them.
-    for (board, _) in DEV_BOARDS {
+    let linted = DEV_BOARDS.iter().map(|(b, _)| *b).chain(SILICON_BOARDS);
+    for board in linted {
         s.check(&format!("clippy (image for {board})"), || {
             let path = board_config::resolve(board)?;
             succeed(
@@ -183,6 +186,7 @@ pub fn run_all() -> Result<ExitCode> {
     if qemu_ok {
         development_boards(&mut s);
     }
+    silicon_boards(&mut s);
     bad_board_rejected(&mut s);
     fuzz_smoke(&mut s);
 
@@ -885,6 +889,26 @@ fn development_boards(s: &mut Summary) {
 /// name (it only recognises the image when both CRCs are right); QEMU's
 /// `-kernel` takes it as a Linux image and enters at `entry_el`.
 fn uimage_checks(built: &image::BuiltImage, entry_el: u8) -> Result<String> {
+    let (path, load) = uimage_header(built)?;
+    let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
+    run.boot = sim_tests::qemu::BootFile::Kernel(path);
+    run.append = Some("mode=selftest ticks=5".into());
+    run.timeout = Some(Duration::from_secs(30));
+    let outcome = run.run(&workspace_root(), |_| {})?;
+    verify(
+        &outcome,
+        0,
+        &[
+            format!("entered at EL{entry_el}, running at EL1"),
+            "self-test passed".into(),
+        ],
+    )?;
+    Ok(format!("load and entry {load}, boots at EL{entry_el}"))
+}
+
+/// Writes the image's uImage and checks its header with `mkimage -l`: the
+/// file and the load address.
+fn uimage_header(built: &image::BuiltImage) -> Result<(std::path::PathBuf, String)> {
     use crate::boot_image::{Format, qemu_boot};
     setup::ensure_mkimage()?;
     let sim_tests::qemu::BootFile::Kernel(path) = qemu_boot(built, Format::Uimage)? else {
@@ -908,20 +932,36 @@ fn uimage_checks(built: &image::BuiltImage, entry_el: u8) -> Result<String> {
         "mkimage -l lacks {missing:?}:
 {listing}"
     );
-    let mut run = QemuRun::for_board(&built.board.config, &built.elf)?;
-    run.boot = sim_tests::qemu::BootFile::Kernel(path);
-    run.append = Some("mode=selftest ticks=5".into());
-    run.timeout = Some(Duration::from_secs(30));
-    let outcome = run.run(&workspace_root(), |_| {})?;
-    verify(
-        &outcome,
-        0,
-        &[
-            format!("entered at EL{entry_el}, running at EL1"),
-            "self-test passed".into(),
-        ],
-    )?;
-    Ok(format!("load and entry {load}, boots at EL{entry_el}"))
+    Ok((path, load))
+}
+
+/// The silicon variants of the development boards: they build (the AXI
+/// window, halting instead of exiting), their uImage is right, and the
+/// co-simulation refuses a window QEMU has nothing behind. They boot only
+/// on the boards (docs/boards/*.md).
+fn silicon_boards(s: &mut Summary) {
+    for board in SILICON_BOARDS {
+        s.check(
+            &format!("{board}: builds, uImage header (mkimage -l), no co-simulation"),
+            || {
+                let built = release_image(board)?;
+                let (_, load) = uimage_header(&built)?;
+                use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
+                let started = CoSim::start(
+                    &built.board.config,
+                    &built.elf,
+                    &workspace_root(),
+                    CoSimOptions::quiet(Wire::None),
+                );
+                let Err(e) = started else {
+                    bail!("the co-simulation started");
+                };
+                let e = format!("{e:#}");
+                anyhow::ensure!(e.contains("window is on the AXI bus"), "{e}");
+                Ok(format!("load and entry {load}"))
+            },
+        );
+    }
 }
 
 /// A broken board file stops the build in the build script, naming the

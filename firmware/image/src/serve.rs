@@ -60,12 +60,18 @@ pub fn serve() -> ! {
         );
         arch::exit(ExitCode::Failure)
     }
-    let size = match find_window() {
-        Ok(size) => size,
-        Err(e) => {
-            defmt::error!("{=str} (QEMU: -device ivshmem-plain,memdev=...)", e);
-            arch::exit(ExitCode::Failure)
+    // A PCIe window is a BAR to find and place; an AXI one (silicon: the
+    // programmable logic's register file) is where the board says.
+    let size = if board::shared_memory::ON_PCIE {
+        match find_window() {
+            Ok(size) => size,
+            Err(e) => {
+                defmt::error!("{=str} (QEMU: -device ivshmem-plain,memdev=...)", e);
+                arch::exit(ExitCode::Failure)
+            }
         }
+    } else {
+        board::shared_memory::SIZE
     };
     let needed = REGISTERS_SIZE
         + (usize::from(board::capacities::TOTAL_VFS as u16) + 1) * (DMA_WINDOW_SIZE as usize / 2);
@@ -79,9 +85,14 @@ pub fn serve() -> ! {
         arch::exit(ExitCode::Failure)
     }
     defmt::info!(
-        "host interface: {} KiB window at {:#x}",
+        "host interface: {} KiB window at {:#x} ({=str})",
         size / 1024,
-        board::shared_memory::START
+        board::shared_memory::START,
+        if board::shared_memory::ON_PCIE {
+            "PCIe BAR"
+        } else {
+            "AXI"
+        }
     );
     // SAFETY: the window is mapped (Normal non-cacheable) at START and laid
     // out as HostInterface; the host side follows the one-writer rule.
