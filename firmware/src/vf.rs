@@ -142,62 +142,75 @@ impl AdminConfig {
     };
 }
 
-/// A set of VLAN IDs, one bit each.
+/// A set of VLAN IDs, one bit each, with a summary word (bit `i` set:
+/// word `i` has a VID), so that an empty set, and a walk of a set with a
+/// few VIDs, cost one word rather than 64.
 #[derive(Clone, PartialEq, Eq)]
-pub struct VlanSet([u64; 64]);
+pub struct VlanSet {
+    words: [u64; 64],
+    summary: u64,
+}
 
 impl VlanSet {
-    pub const EMPTY: VlanSet = VlanSet([0; 64]);
+    pub const EMPTY: VlanSet = VlanSet {
+        words: [0; 64],
+        summary: 0,
+    };
 
     pub fn contains(&self, vid: u16) -> bool {
         let vid = usize::from(vid & 0xfff);
-        self.0[vid / 64] & (1 << (vid % 64)) != 0
+        self.words[vid / 64] & (1 << (vid % 64)) != 0
     }
 
     /// Returns whether it was newly added.
     pub fn insert(&mut self, vid: u16) -> bool {
         let vid = usize::from(vid & 0xfff);
-        let was = self.0[vid / 64] & (1 << (vid % 64)) != 0;
-        self.0[vid / 64] |= 1 << (vid % 64);
+        let was = self.words[vid / 64] & (1 << (vid % 64)) != 0;
+        self.words[vid / 64] |= 1 << (vid % 64);
+        self.summary |= 1 << (vid / 64);
         !was
     }
 
     /// Returns whether it was present.
     pub fn remove(&mut self, vid: u16) -> bool {
         let vid = usize::from(vid & 0xfff);
-        let was = self.0[vid / 64] & (1 << (vid % 64)) != 0;
-        self.0[vid / 64] &= !(1 << (vid % 64));
+        let w = &mut self.words[vid / 64];
+        let was = *w & (1 << (vid % 64)) != 0;
+        *w &= !(1 << (vid % 64));
+        if *w == 0 {
+            self.summary &= !(1 << (vid / 64));
+        }
         was
     }
 
     pub fn len(&self) -> usize {
-        self.0.iter().map(|w| w.count_ones() as usize).sum()
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|w| *w == 0)
+        self.summary == 0
     }
 
-    /// The VIDs, lowest first: a walk of the 64 words and their set bits,
-    /// not a test of each of the 4096 VIDs (a VF reset releases its VLANs
-    /// through this).
+    /// The VIDs, lowest first: the summary's words and their set bits, not
+    /// a test of each of the 4096 VIDs (a VF reset releases its VLANs
+    /// through this, and the pool audit counts them).
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.0.iter().enumerate().flat_map(|(i, &w)| {
-            let mut bits = w;
-            core::iter::from_fn(move || {
-                if bits == 0 {
+        let mut words = self.summary;
+        let mut at = 0usize;
+        let mut bits = 0u64;
+        core::iter::from_fn(move || {
+            while bits == 0 {
+                if words == 0 {
                     return None;
                 }
-                let b = bits.trailing_zeros() as u16;
-                bits &= bits - 1;
-                Some(i as u16 * 64 + b)
-            })
+                at = words.trailing_zeros() as usize;
+                words &= words - 1;
+                bits = self.words[at];
+            }
+            let b = bits.trailing_zeros() as u16;
+            bits &= bits - 1;
+            Some(at as u16 * 64 + b)
         })
-    }
-
-    /// The bits: VID `64 * i + b` is bit `b` of word `i`.
-    pub fn words(&self) -> &[u64; 64] {
-        &self.0
     }
 }
 
@@ -408,6 +421,11 @@ mod tests {
         assert!(s.remove(100));
         assert!(!s.remove(100));
         assert_eq!(s.len(), 1);
+        assert_eq!(s.iter().collect::<std::vec::Vec<_>>(), [4095]);
+        assert!(!s.is_empty());
+        s.remove(4095);
+        // Emptied word by word: the same value as a set never used.
+        assert!(s.is_empty() && s == VlanSet::EMPTY && s.iter().next().is_none());
     }
 
     #[test]

@@ -276,9 +276,6 @@ impl<const N: usize> Device<N> {
         let mut seen = VlanSet::EMPTY;
         let (mut held, mut distinct) = (0u32, 0);
         for (n, v) in vfs.iter().enumerate() {
-            if v.oper.vlans == VlanSet::EMPTY {
-                continue;
-            }
             for vid in v.oper.vlans.iter() {
                 held += 1;
                 if !seen.insert(vid) {
