@@ -492,6 +492,7 @@ impl<const N: usize> Rig<N> {
                 self.word_of(&s.req_len),
             ];
             v.extend(s.violation_seq.iter().map(|r| self.word_of(r)));
+            v.push(self.word_of(&s.slot_seq));
             v.extend(s.request.iter().map(|r| self.word_of(r)));
             v
         };

@@ -212,7 +212,11 @@ register_structs! {
         (0x80 => pub reply: [ReadWrite<u32>; 16]),
         /// fw: the `violation_seq` counters logged, kind by kind.
         (0xc0 => pub violation_done: [ReadWrite<u32>; VIOLATION_KINDS]),
-        (0xcc => _reserved_fw1),
+        /// hw: bumped after any of this slot's hw counters moved (before
+        /// its group's `vf_group_seq`), so a scan of a moved group reads
+        /// one word per slot, then only the slots that moved.
+        (0xcc => pub slot_seq: ReadWrite<u32>),
+        (0xd0 => _reserved_fw1),
         (0x100 => @END),
     }
 }
@@ -436,12 +440,14 @@ pub fn ring_tx_doorbell(hw: &HostInterface, f: usize) {
 }
 
 /// The hardware's side after it bumped a counter of VF `vf`'s slot (and
-/// wrote what the counter announces): the VF's group, then the summary, in
-/// that order (the firmware reads them the other way round). For the
-/// hardware model and test rigs; the firmware never calls it.
+/// wrote what the counter announces): the slot's `slot_seq`, the VF's
+/// group, then the summary, in that order (the firmware reads them the
+/// other way round). For the hardware model and test rigs; the firmware
+/// never calls it.
 pub fn announce_vf_slot(hw: &HostInterface, vf: usize) {
     let bump = |r: &ReadWrite<u32>| r.set(r.get().wrapping_add(1));
     core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    bump(&hw.vf[vf].slot_seq);
     bump(&hw.global.vf_group_seq[vf / VF_GROUP]);
     bump(&hw.global.event_seq);
 }
@@ -469,6 +475,7 @@ mod tests {
         assert_eq!(offset_of!(FunctionBlock, gprc), 0x340);
         assert_eq!(offset_of!(VfSlot, violation_seq), 0x14);
         assert_eq!(offset_of!(VfSlot, violation_done), 0xc0);
+        assert_eq!(offset_of!(VfSlot, slot_seq), 0xcc);
         assert_eq!(size_of::<FunctionBlock>(), 0x400);
         assert_eq!(offset_of!(HostInterface, function), 0x2_0000);
         assert_eq!(offset_of!(HostInterface, dma_engine), 0x6_1000);

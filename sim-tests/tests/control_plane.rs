@@ -750,7 +750,7 @@ fn only_changes_of_what_it_is_built_from_rebuild_the_classifier() {
 }
 
 #[test]
-fn a_scan_reads_only_the_mailbox_groups_that_moved() {
+fn a_scan_reads_only_the_mailbox_groups_and_slots_that_moved() {
     let (mut sim, pf) = setup(16);
     // VF 9 (group 1) announces a request the way a broken model would:
     // its slot counter and the summary, but not its group's counter.
@@ -771,6 +771,17 @@ fn a_scan_reads_only_the_mailbox_groups_that_moved() {
     vf0.bring_up(&mut sim).unwrap();
     let slot = &sim.model.regs().vf[9];
     assert_eq!(slot.req_done.get(), done);
+    // Group 1 moves, but not VF 9's own slot counter (VF 8's did).
+    let hw = sim.model.regs();
+    bump(&hw.vf[8].slot_seq);
+    bump(&hw.global.vf_group_seq[1]);
+    bump(&hw.global.event_seq);
+    sim.step();
+    assert_eq!(
+        sim.model.regs().vf[9].req_done.get(),
+        done,
+        "its slot did not move"
+    );
     hal::chip::announce_vf_slot(sim.model.regs(), 9);
     sim.step();
     assert_eq!(sim.model.regs().vf[9].req_done.get(), done.wrapping_add(1));

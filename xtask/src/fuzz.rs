@@ -143,9 +143,14 @@ impl FuzzRun {
 }
 
 /// Runs `target` within `budget` on its checked-in corpus; new inputs go to
-/// `scratch` (the checked-in seeds only change when a campaign merges).
+/// a scratch directory, emptied first (the checked-in seeds only change
+/// when a campaign merges). Emptied, because libFuzzer first runs every
+/// input it is given and counts that time in its rate: a scratch corpus
+/// grown over earlier rounds to thousands of inputs made a 10-second
+/// round's rate a measure of its loading, not of the target.
 pub fn run(target: &'static str, budget: Budget) -> Result<FuzzRun> {
     let scratch = crate::target_dir().join("fuzz-corpus").join(target);
+    let _ = std::fs::remove_dir_all(&scratch);
     run_into(target, budget, &scratch)
 }
 

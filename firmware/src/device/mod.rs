@@ -82,6 +82,8 @@ struct Progress {
     violation_done: [u32; VIOLATION_KINDS],
     vf_ack_seen: u32,
     reply_seq: u32,
+    /// `slot_seq` as the last scan of the slot saw it.
+    slot_seen: u32,
     /// A message was posted that the VF has not acknowledged yet.
     unacked: bool,
 }
@@ -161,6 +163,7 @@ impl<const N: usize> Device<N> {
                 violation_done: [0; VIOLATION_KINDS],
                 vf_ack_seen: 0,
                 reply_seq: 0,
+                slot_seen: 0,
                 unacked: false,
             }; N],
             pools: Pools::new(caps.mac_filters, caps.vlan_filters, caps.multicast_hashes),
@@ -413,8 +416,9 @@ impl<const N: usize> Device<N> {
             self.pcie_error(hw);
             g.pcie_error_done.set(err_seq);
         }
-        // The groups whose counter moved, then their slots: a message from
-        // one VF costs the same with 8 VFs or 256.
+        // The groups whose counter moved, then the slots of those whose
+        // counter moved: a message from one VF costs the same with 8 VFs
+        // or 256, and reads one word per slot of its group.
         let enabled = usize::from(self.enabled);
         let full = core::mem::take(&mut self.full_scan);
         for group in 0..enabled.div_ceil(VF_GROUP) {
@@ -426,6 +430,12 @@ impl<const N: usize> Device<N> {
             fence(Ordering::Acquire);
             let first = group * VF_GROUP;
             for i in first..enabled.min(first + VF_GROUP) {
+                let seq = hw.vf[i].slot_seq.get();
+                if seq == self.progress[i].slot_seen && !full {
+                    continue;
+                }
+                self.progress[i].slot_seen = seq;
+                fence(Ordering::Acquire);
                 self.serve_vf(hw, i);
             }
         }
