@@ -238,7 +238,8 @@ pub fn push_tag(buf: &mut [u8], at: usize, len: usize, tag: Tag) -> Option<usize
     if at < 4 || len < 12 || at.checked_add(len)? > buf.len() {
         return None;
     }
-    buf.copy_within(at..at + 12, at - 4);
+    // Three words where `copy_within` goes byte by byte.
+    hal::mem::move_down(buf, at, at - 4, 12);
     buf[at + 8..at + 10].copy_from_slice(&tag.tpid.to_be_bytes());
     buf[at + 10..at + 12].copy_from_slice(&tag.tci.to_be_bytes());
     Some(at - 4)
