@@ -6,11 +6,13 @@ fn default_text() -> String {
 
 /// Loads the default board with one textual edit applied.
 fn load_edited(from: &str, to: &str) -> Result<BoardConfig, ConfigError> {
-    let text = default_text();
-    assert!(
-        text.contains(from),
-        "edit target {from:?} not in qemu-virt.toml"
-    );
+    load_file_edited("qemu-virt.toml", from, to)
+}
+
+/// Loads a shipped board file with one textual edit applied.
+fn load_file_edited(file: &str, from: &str, to: &str) -> Result<BoardConfig, ConfigError> {
+    let text = std::fs::read_to_string(boards_dir().join(file)).unwrap();
+    assert!(text.contains(from), "edit target {from:?} not in {file}");
     load_str(Path::new("edited.toml"), &text.replacen(from, to, 1))
 }
 
@@ -260,12 +262,7 @@ fn development_boards_state_their_interrupt_controllers_and_uarts() {
 
 /// A silicon board's text with one edit.
 fn load_silicon_edited(from: &str, to: &str) -> Result<BoardConfig, ConfigError> {
-    let text = std::fs::read_to_string(boards_dir().join("vck190-silicon.toml")).unwrap();
-    assert!(
-        text.contains(from),
-        "edit target {from:?} not in vck190-silicon.toml"
-    );
-    load_str(Path::new("edited.toml"), &text.replacen(from, to, 1))
+    load_file_edited("vck190-silicon.toml", from, to)
 }
 
 #[test]

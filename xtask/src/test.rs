@@ -842,19 +842,10 @@ fn development_boards(s: &mut Summary) {
         s.check(
             &format!("{board}: the co-simulation refuses clearly (no PCI bus here)"),
             || {
-                use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
-                let started = CoSim::start(
-                    &built.board.config,
-                    &built.elf,
-                    &workspace_root(),
-                    CoSimOptions::quiet(Wire::None),
-                );
-                let Err(e) = started else {
-                    bail!("the co-simulation started");
-                };
-                let e = format!("{e:#}");
-                let wanted = format!("board {board} has no [shared_memory] window");
-                anyhow::ensure!(e.contains(&wanted), "{e}");
+                cosim_refuses(
+                    built,
+                    &format!("board {board} has no [shared_memory] window"),
+                )?;
                 Ok(String::new())
             },
         );
@@ -909,6 +900,24 @@ fn uimage_checks(built: &image::BuiltImage, entry_el: u8) -> Result<String> {
         ],
     )?;
     Ok(format!("load and entry {load}, boots at EL{entry_el}"))
+}
+
+/// The co-simulation does not start for `built`, and its error says
+/// `wanted`.
+fn cosim_refuses(built: &image::BuiltImage, wanted: &str) -> Result<()> {
+    use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
+    let started = CoSim::start(
+        &built.board.config,
+        &built.elf,
+        &workspace_root(),
+        CoSimOptions::quiet(Wire::None),
+    );
+    let Err(e) = started else {
+        bail!("the co-simulation started");
+    };
+    let e = format!("{e:#}");
+    anyhow::ensure!(e.contains(wanted), "{e}");
+    Ok(())
 }
 
 /// A silicon image on its sibling's QEMU model: no semihosting, so it
@@ -1007,18 +1016,7 @@ fn silicon_boards(s: &mut Summary, qemu_ok: bool) {
             || {
                 let built = release_image(board)?;
                 let (_, load) = uimage_header(&built)?;
-                use sim_tests::cosim::{CoSim, CoSimOptions, Wire};
-                let started = CoSim::start(
-                    &built.board.config,
-                    &built.elf,
-                    &workspace_root(),
-                    CoSimOptions::quiet(Wire::None),
-                );
-                let Err(e) = started else {
-                    bail!("the co-simulation started");
-                };
-                let e = format!("{e:#}");
-                anyhow::ensure!(e.contains("window is on the AXI bus"), "{e}");
+                cosim_refuses(&built, "window is on the AXI bus")?;
                 Ok(format!("load and entry {load}"))
             },
         );
