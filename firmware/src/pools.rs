@@ -91,11 +91,6 @@ impl VlanTable {
         self.refs[usize::from(vid & 0xfff)]
     }
 
-    /// Functions using each VID, by VID.
-    pub fn refs(&self) -> &[u16; 4096] {
-        &self.refs
-    }
-
     /// Uses summed over all VIDs.
     pub fn total(&self) -> u32 {
         self.total

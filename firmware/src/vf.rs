@@ -307,9 +307,14 @@ pub struct ClassifierInputs {
 }
 
 impl Vf {
+    /// Disabled or quarantined: the classifier leaves out all its filters.
+    pub fn classifier_excluded(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Disabled | Lifecycle::Quarantined)
+    }
+
     pub fn classifier_inputs(&self) -> ClassifierInputs {
         ClassifierInputs {
-            excluded: matches!(self.lifecycle, Lifecycle::Disabled | Lifecycle::Quarantined),
+            excluded: self.classifier_excluded(),
             mac: self.oper.mac,
             macvlans: self.oper.macvlans.clone(),
             xcast: self.oper.xcast,

@@ -1003,10 +1003,7 @@ impl<const N: usize> Device<N> {
             // ixgbe keeps them (it only clears the pool's Rx/Tx enables):
             // frames for it are its drops (link-down), not the PF's or the
             // wire's.
-            if matches!(
-                vf.lifecycle,
-                crate::vf::Lifecycle::Disabled | crate::vf::Lifecycle::Quarantined
-            ) {
+            if vf.classifier_excluded() {
                 continue;
             }
             if let Some(mac) = vf.oper.mac {
