@@ -449,6 +449,16 @@ impl<const N: usize> Device<N> {
         }
     }
 
+    /// Whether every port's books balance: the uplink's, the PF's and
+    /// those of every VF slot, enabled or not (a disabled VF's counters
+    /// must still add up). One pass with no branch per port, for checkers
+    /// that run after every step; [`port_counters`](Self::port_counters)
+    /// says which port it was.
+    pub fn books_balanced(&self) -> bool {
+        let vfs = self.dp_vf.iter().fold(0, |a, d| a | d.counters.imbalance());
+        (self.uplink.imbalance() | self.dp_pf.counters.imbalance() | vfs) == 0
+    }
+
     /// The uplink's counters (rx: from the wire; tx: to the wire).
     pub fn uplink_counters(&self) -> &PortCounters {
         &self.uplink
