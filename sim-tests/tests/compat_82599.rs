@@ -220,6 +220,38 @@ fn vfmprc_counts_multicast_but_not_broadcast() {
 }
 
 #[test]
+fn statistics_registers_count_every_frame_of_a_burst_taken_in_one_poll() {
+    // The firmware brings the registers up to date once per poll: frames
+    // arriving together (and a broadcast to every function) must each
+    // count, in packets and in octets.
+    let mut lab = Lab::new(2);
+    let frames: Vec<Vec<u8>> = (0..5).map(|i| udp(lab.macs[0], 100 + i * 37)).collect();
+    let broadcast = FrameSpec::new(Mac::BROADCAST, PEER).build();
+    for f in &frames {
+        lab.sim.uplink.inject(f);
+    }
+    lab.sim.uplink.inject(&broadcast);
+    lab.sim.uplink.inject(&broadcast);
+    lab.sim.step();
+    assert_eq!(lab.rx(0).len(), 7);
+    assert_eq!(lab.rx(1).len(), 2);
+    let unicast: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    let b = broadcast.len() as u64;
+    let (gprc, gptc, gorc, gotc, mprc) = lab.rings[0].stats(&mut lab.sim);
+    assert_eq!(
+        (gprc, gptc, gorc, gotc, mprc),
+        (7, 0, unicast + 2 * b, 0, 0)
+    );
+    let (gprc, _, gorc, _, _) = lab.rings[1].stats(&mut lab.sim);
+    assert_eq!((gprc, gorc), (2, 2 * b));
+    // And the next poll's frames add to them.
+    lab.wire(&frames[0]);
+    let (gprc, _, gorc, _, _) = lab.rings[0].stats(&mut lab.sim);
+    assert_eq!((gprc, gorc), (8, unicast + 2 * b + frames[0].len() as u64));
+    lab.assert_balanced();
+}
+
+#[test]
 fn two_violations_between_two_polls_are_two_events_of_their_own_kinds() {
     let mut lab = Lab::new(1);
     let rid = lab.vfs[0].rid;
