@@ -226,6 +226,46 @@ impl Classifier {
         self.stale = true;
     }
 
+    /// Becomes what `from` is, as a copy would make it, touching only the
+    /// entries either of the two holds: a copy moves all 219 KB (the
+    /// multicast table is 164 KB of it), and the fuzz rig puts its device
+    /// back before every input. Relies on what [`clear`](Self::clear) does:
+    /// a multicast entry is empty unless it is in `touched`, a slot of the
+    /// exact table is empty unless its line is marked used.
+    pub fn restore_from(&mut self, from: &Classifier) {
+        self.clear();
+        let Classifier {
+            exact,
+            multicast,
+            touched,
+            broadcast,
+            all_multicast,
+            promiscuous,
+            singles,
+            owners,
+            default_pool,
+            mc_filter_type,
+            unknown_from_wire,
+            unknown_multicast,
+            stale,
+        } = self;
+        exact.restore_from(&from.exact);
+        for &h in &from.touched {
+            multicast[usize::from(h)] = from.multicast[usize::from(h)];
+        }
+        touched.clone_from(&from.touched);
+        *broadcast = from.broadcast;
+        *all_multicast = from.all_multicast;
+        *promiscuous = from.promiscuous;
+        *singles = from.singles;
+        *owners = from.owners;
+        *default_pool = from.default_pool;
+        *mc_filter_type = from.mc_filter_type;
+        *unknown_from_wire = from.unknown_from_wire;
+        *unknown_multicast = from.unknown_multicast;
+        *stale = from.stale;
+    }
+
     /// Function `f` owns `mac`. False if the table is full (the pools'
     /// accounting keeps that from happening; the caller counts it).
     pub fn add_unicast(&mut self, mac: Mac, f: usize) -> bool {
@@ -373,6 +413,61 @@ mod tests {
         assert_eq!(s.len(), 4);
         s.remove(63);
         assert!(!s.contains(63) && s.contains(64));
+    }
+
+    /// Two classifiers whose tables overlap in part: after `restore_from`
+    /// the target holds exactly what the source holds, entry by entry,
+    /// including where only the target held something.
+    #[test]
+    fn restore_from_leaves_exactly_the_source() {
+        let fill = |c: &mut Classifier, base: u8, f: usize| {
+            for i in 0..40u8 {
+                assert!(c.add_unicast(Mac([2, base, 0, 0, i / 7, i]), f + usize::from(i) % 9));
+            }
+            for h in (u16::from(base)..4096).step_by(97) {
+                c.add_multicast_hash(h, f);
+            }
+            c.add_promiscuous(f + 1);
+            c.add_all_multicast(f + 2);
+            c.set_default_pool(Some(f));
+            c.broadcast = PoolSet::single(f + 3);
+            c.mc_filter_type = u32::from(base) % 4;
+            c.seal();
+        };
+        let mut from = std::boxed::Box::new(Classifier::new());
+        fill(&mut from, 1, 0);
+        // Shares some addresses and hashes with `from`, not all.
+        let mut to = std::boxed::Box::new(Classifier::new());
+        fill(&mut to, 2, 7);
+        assert!(to.add_unicast(Mac([2, 1, 0, 0, 0, 0]), 200));
+        to.seal();
+        to.restore_from(&from);
+        assert!(to.exact == from.exact, "slots, used lines and count");
+        assert!(to.multicast == from.multicast, "every multicast entry");
+        assert_eq!(to.touched, from.touched);
+        assert_eq!(
+            (to.broadcast, to.all_multicast, to.promiscuous, to.owners),
+            (
+                from.broadcast,
+                from.all_multicast,
+                from.promiscuous,
+                from.owners
+            )
+        );
+        assert!(to.singles == from.singles);
+        assert_eq!(
+            (to.default_pool, to.mc_filter_type, to.stale),
+            (from.default_pool, from.mc_filter_type, from.stale)
+        );
+        assert_eq!(
+            (to.unknown_from_wire, to.unknown_multicast),
+            (from.unknown_from_wire, from.unknown_multicast)
+        );
+        // Restored into an empty one, too.
+        let mut empty = std::boxed::Box::new(Classifier::new());
+        empty.restore_from(&from);
+        assert!(empty.exact == from.exact);
+        assert!(empty.multicast == from.multicast);
     }
 
     #[test]

@@ -94,6 +94,7 @@ fn next<const S: usize>(i: usize) -> usize {
 
 /// The table, `S` slots (the board's by default; the host benches build
 /// other sizes).
+#[cfg_attr(test, derive(PartialEq))]
 pub struct MacTable<const S: usize = SLOTS> {
     slots: [u64; S],
     /// Cache lines holding a claim since the last clear.
@@ -136,6 +137,23 @@ impl<const S: usize> MacTable<S> {
             }
         }
         self.len = 0;
+    }
+
+    /// Becomes what `from` is: the lines either holds, not all of the
+    /// slots (see [`Classifier::restore_from`](crate::classifier::Classifier::restore_from)).
+    pub fn restore_from(&mut self, from: &Self) {
+        self.clear();
+        for (w, &bits) in from.used_lines.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let line = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let lines = line * LINE..(line + 1) * LINE;
+                self.slots[lines.clone()].copy_from_slice(&from.slots[lines]);
+            }
+        }
+        self.used_lines = from.used_lines;
+        self.len = from.len;
     }
 
     /// Function `f` claims `mac`. True if it does now (a repeated claim

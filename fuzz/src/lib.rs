@@ -273,15 +273,16 @@ impl<const N: usize> Rig<N> {
             windows_stale: true,
             pristine,
         };
-        copy_device(&mut rig.pristine.device, &rig.device);
+        rig.pristine.device.restore_from(&rig.device);
         rig
     }
 
-    /// Back to the state `new` left: the device copied from the pristine
-    /// one, the window's live blocks copied back, the written host pages
-    /// zeroed, the uplink emptied.
+    /// Back to the state `new` left: the device restored from the
+    /// pristine one (`Device::restore_from`: what either classifier holds,
+    /// not all of its 219 KB), the window's live blocks copied back, the
+    /// written host pages zeroed, the uplink emptied.
     pub fn reset(&mut self) {
-        copy_device(&mut self.device, &self.pristine.device);
+        self.device.restore_from(&self.pristine.device);
         for r in live_words(N) {
             self.window[r.clone()].copy_from_slice(&self.pristine.window[r]);
         }
@@ -618,15 +619,6 @@ fn window_of(window: &mut [u64]) -> &HostInterface {
     assert_eq!(window.len() * 8, REGISTERS_SIZE);
     // SAFETY: as in `Rig::hw`.
     unsafe { &*(window.as_ptr() as *const HostInterface) }
-}
-
-fn copy_device<const N: usize>(to: &mut Device<N>, from: &Device<N>) {
-    // SAFETY: the firmware is no_std and allocates nothing: a `Device` is
-    // inline data throughout (its heapless containers hold plain values
-    // and no pointers; their drop glue drops those values, a no-op). So a
-    // bitwise copy is a valid, independent value, and overwriting `to`
-    // without dropping it leaks nothing.
-    unsafe { std::ptr::copy_nonoverlapping(from, to, 1) }
 }
 
 /// One rig per fuzzing process, reset before each input.

@@ -133,6 +133,13 @@ pub struct FuzzRun {
 }
 
 impl FuzzRun {
+    /// Whether libFuzzer ran at all: it prints `INFO: Seed:` first. A
+    /// failed build or a failed start leaves the process failed without
+    /// it, and is no crash of the target.
+    pub fn started(&self) -> bool {
+        self.output.contains("INFO: Seed:")
+    }
+
     /// `executions, exec/s, edges, new inputs` in one line.
     pub fn summary(&self) -> String {
         format!(
@@ -517,6 +524,15 @@ mod tests {
             "#1234\tNEW    cov: 513 ft: 901 corp: 41/2Kb lim: 4 exec/s: 0"
         ));
         assert!(!shows_progress("stat::number_of_executed_units: 1000"));
+    }
+
+    #[test]
+    fn a_failed_build_is_not_a_start() {
+        let mut r = parse_output("error: could not compile `sriov-fw-fuzz` (lib)\n");
+        r.output = "error: could not compile `sriov-fw-fuzz` (lib)\n".into();
+        assert!(!r.started());
+        r.output = "INFO: Seed: 1234\n#2\tINITED cov: 10\n".into();
+        assert!(r.started());
     }
 
     #[test]

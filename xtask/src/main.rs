@@ -596,7 +596,13 @@ fn fuzz_all(budget: fuzz::Budget, only: &[String], campaign: bool) -> Result<Exi
         } else {
             (fuzz::run(target, budget)?, None)
         };
-        if r.crashed {
+        if r.crashed && !r.started() {
+            failed = true;
+            println!(
+                "{}\n{target}: DID NOT START: the fuzz build or libFuzzer's set-up failed (above); no crash of the target",
+                r.output
+            );
+        } else if r.crashed {
             failed = true;
             println!(
                 "{target}: CRASH after {} executions\n{}",

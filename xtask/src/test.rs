@@ -760,6 +760,11 @@ fn fuzz_smoke(s: &mut Summary) {
     for target in crate::fuzz::TARGETS {
         s.check(&format!("fuzz {target} ({SECONDS} s smoke round)"), || {
             let r = crate::fuzz::run(target, crate::fuzz::Budget::Seconds(SECONDS))?;
+            anyhow::ensure!(
+                !r.crashed || r.started(),
+                "did not start (the fuzz build or libFuzzer's set-up failed):\n{}",
+                r.output
+            );
             anyhow::ensure!(!r.crashed, "crash:\n{}", r.output);
             anyhow::ensure!(r.executions > 0, "no executions:\n{}", r.output);
             Ok(format!("{}, no crash", r.summary()))

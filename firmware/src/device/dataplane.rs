@@ -47,6 +47,7 @@ pub const MAX_RING: u32 = 8192;
 /// 4 bytes off, which cost more than the strip's own copy). Both frames
 /// start [`HEADROOM`] bytes into 64-aligned buffers, so that copies into
 /// and out of them move words, not bytes, when the other side is aligned.
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub struct Scratch {
     pub buf: [u8; BUF],

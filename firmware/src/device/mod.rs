@@ -256,6 +256,76 @@ impl<const N: usize> Device<N> {
         &self.pools
     }
 
+    /// Becomes what `from` is, as a bitwise copy would make it, in time
+    /// that follows what the two classifiers hold rather than their size
+    /// ([`Classifier::restore_from`]): the fuzz rig puts its device back
+    /// before every input. Every field is named, so one added to `Device`
+    /// and not here does not compile.
+    pub fn restore_from(&mut self, from: &Self) {
+        let Device {
+            counters,
+            now_ns,
+            heartbeat,
+            event_seen,
+            tx_doorbell_seen,
+            enabled,
+            uplink_up,
+            links_dirty,
+            controls_pending,
+            classifier_dirty,
+            shutdown,
+            bridge,
+            tx_pending,
+            tx_group_seen,
+            vf_group_done,
+            full_scan,
+            caps,
+            sriov_done,
+            pcie_error_done,
+            admin_done,
+            event_head,
+            pf_mac,
+            pools,
+            uplink,
+            dp_pf,
+            scratch,
+            classifier,
+            vfs,
+            progress,
+            dp_vf,
+        } = self;
+        *counters = from.counters;
+        *now_ns = from.now_ns;
+        *heartbeat = from.heartbeat;
+        *event_seen = from.event_seen;
+        *tx_doorbell_seen = from.tx_doorbell_seen;
+        *enabled = from.enabled;
+        *uplink_up = from.uplink_up;
+        *links_dirty = from.links_dirty;
+        *controls_pending = from.controls_pending;
+        *classifier_dirty = from.classifier_dirty;
+        *shutdown = from.shutdown;
+        *bridge = from.bridge;
+        *tx_pending = from.tx_pending;
+        *tx_group_seen = from.tx_group_seen;
+        *vf_group_done = from.vf_group_done;
+        *full_scan = from.full_scan;
+        *caps = from.caps;
+        *sriov_done = from.sriov_done;
+        *pcie_error_done = from.pcie_error_done;
+        *admin_done = from.admin_done;
+        *event_head = from.event_head;
+        *pf_mac = from.pf_mac;
+        pools.clone_from(&from.pools);
+        *uplink = from.uplink;
+        *dp_pf = from.dp_pf;
+        *scratch = from.scratch;
+        classifier.restore_from(&from.classifier);
+        vfs.clone_from(&from.vfs);
+        *progress = from.progress;
+        *dp_vf = from.dp_vf;
+    }
+
     /// Recounts what every VF holds against the pools' books. A mismatch
     /// is a leak or a double free; tests run this after every step.
     pub fn audit(&self) -> Result<(), &'static str> {
