@@ -1006,7 +1006,17 @@ fn silicon_boards(s: &mut Summary, qemu_ok: bool) {
     for (board, sibling) in SILICON_BOARDS {
         if qemu_ok {
             let (then, logged): (&str, Vec<String>) = if sibling == "vck190" {
-                let far = format!("FAR={:#018x}", 0xa400_0008u64);
+                // `Device::attach` first clears fw_status: the fault is
+                // there, in the board's window.
+                let far = board_config::resolve(board)
+                    .and_then(|p| board_config::load(&p))
+                    .ok()
+                    .and_then(|c| c.config.shared_memory)
+                    .map(|w| {
+                        let at = std::mem::offset_of!(hal::chip::Global, fw_status) as u64;
+                        format!("FAR={:#018x}", w.start + at)
+                    })
+                    .unwrap_or_else(|| format!("{board}'s window (board file unreadable)"));
                 ("faults there, halts", vec!["data abort".into(), far])
             } else {
                 ("serves no VFs", vec!["serving: 0 VFs".into()])
