@@ -786,3 +786,26 @@ fn a_scan_reads_only_the_mailbox_groups_and_slots_that_moved() {
     sim.step();
     assert_eq!(sim.model.regs().vf[9].req_done.get(), done.wrapping_add(1));
 }
+
+#[test]
+fn a_vf_reset_rewrites_its_own_vflinks_and_no_other() {
+    use tock_registers::interfaces::{Readable, Writeable};
+    let (mut sim, pf) = setup(16);
+    let mut vf3 = vf_driver(&mut sim, &pf, 3);
+    vf3.bring_up(&mut sim).unwrap();
+    let up = hal::ixgbe::vfreg::VFLINKS_UP | hal::ixgbe::vfreg::VFLINKS_SPEED_10G;
+    let hw = sim.model.regs();
+    assert_eq!(hw.vf[3].links.get(), up);
+    assert_eq!(hw.vf[12].links.get(), up, "SR-IOV wrote every VF's");
+    // A word the firmware would not write again unless it rewrote all.
+    hw.vf[12].links.set(0xdead);
+    hw.vf[3].links.set(0);
+    vf3.bring_up(&mut sim).unwrap();
+    let hw = sim.model.regs();
+    assert_eq!(hw.vf[3].links.get(), up, "the reset VF's link, rewritten");
+    assert_eq!(hw.vf[12].links.get(), 0xdead, "another VF's, untouched");
+    // The uplink going down is every VF's business.
+    sim.set_uplink(false);
+    let hw = sim.model.regs();
+    assert_eq!((hw.vf[3].links.get(), hw.vf[12].links.get()), (0, 0));
+}

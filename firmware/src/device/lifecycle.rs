@@ -2,6 +2,7 @@
 //! link each VF sees (its own link state, or the uplink's).
 
 use super::{Device, FunctionDp};
+use crate::classifier::PoolSet;
 use crate::events::{Event, NO_VF, QuarantineReason, ResetCause};
 use crate::mailbox;
 use crate::vf::{self, LinkState, Vf};
@@ -20,6 +21,7 @@ impl<const N: usize> Device<N> {
         self.classifier_dirty = true;
         fwlog::info!("uplink link {}", if up { "up" } else { "down" });
         self.post_event(hw, Event::LinkChange { vf: NO_VF, up });
+        self.all_links_changed();
         self.refresh_links(hw);
         // Tell the VFs whose link follows the uplink (a ping with CTS: the
         // driver re-reads VFLINKS).
@@ -75,7 +77,7 @@ impl<const N: usize> Device<N> {
         self.classifier_dirty = true;
         self.enabled = want;
         hw.global.vfs_enabled.set(u32::from(want));
-        self.links_dirty = true;
+        self.all_links_changed();
         self.post_event(hw, Event::SriovChanged { num_vfs: want });
     }
 
@@ -120,7 +122,7 @@ impl<const N: usize> Device<N> {
         vf.mailbox.resets += 1;
         // The reset wiped the mailbox: no message is left to acknowledge.
         self.progress[i].unacked = false;
-        self.links_dirty = true;
+        self.link_changed(i);
         fwlog::info!("VF {}: reset ({:?})", i, cause);
         if cause == ResetCause::Flr && was_up {
             // The function was reset under a running driver (the host's
@@ -137,7 +139,7 @@ impl<const N: usize> Device<N> {
         mailbox::clear_oper(vf, &mut self.pools);
         vf.lifecycle = vf::Lifecycle::Quarantined;
         vf.pending_control = None;
-        self.links_dirty = true;
+        self.link_changed(i);
         self.classifier_dirty = true;
         fwlog::warn!(
             "VF {}: quarantined ({:?}) until the PF releases it",
@@ -162,9 +164,27 @@ impl<const N: usize> Device<N> {
         }
     }
 
+    /// VF `i`'s VFLINKS may have changed: rewritten on this poll.
+    pub(super) fn link_changed(&mut self, i: usize) {
+        self.links_vfs.insert(i);
+        self.links_dirty = true;
+    }
+
+    /// Every served VF's VFLINKS may have changed (the uplink, SR-IOV, the
+    /// PF resetting every VF's configuration).
+    pub(super) fn all_links_changed(&mut self) {
+        for i in 0..usize::from(self.enabled) {
+            self.links_vfs.insert(i);
+        }
+        self.links_dirty = true;
+    }
+
+    /// Rewrites VFLINKS of the VFs marked since the last time: one word
+    /// for a VF's reset, not one per VF (256 on the large board).
     pub(super) fn refresh_links(&mut self, hw: &HostInterface) {
         self.links_dirty = false;
-        for i in 0..usize::from(self.enabled) {
+        let marked = core::mem::replace(&mut self.links_vfs, PoolSet::EMPTY);
+        for i in marked.iter().take_while(|&i| i < usize::from(self.enabled)) {
             let up = self.vfs[i].link_up(self.uplink_up);
             hw.vf[i].links.set(if up {
                 VFLINKS_UP | VFLINKS_SPEED_10G

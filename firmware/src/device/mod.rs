@@ -112,6 +112,8 @@ pub struct Device<const N: usize> {
     enabled: u16,
     uplink_up: bool,
     links_dirty: bool,
+    /// The VFs whose VFLINKS the next poll rewrites.
+    links_vfs: crate::classifier::PoolSet,
     controls_pending: bool,
     classifier_dirty: bool,
     shutdown: bool,
@@ -177,6 +179,7 @@ impl<const N: usize> Device<N> {
             event_head: 0,
             heartbeat: 0,
             links_dirty: false,
+            links_vfs: crate::classifier::PoolSet::EMPTY,
             controls_pending: false,
             counters: DeviceCounters {
                 polls: 0,
@@ -271,6 +274,7 @@ impl<const N: usize> Device<N> {
             enabled,
             uplink_up,
             links_dirty,
+            links_vfs,
             controls_pending,
             classifier_dirty,
             shutdown,
@@ -302,6 +306,7 @@ impl<const N: usize> Device<N> {
         *enabled = from.enabled;
         *uplink_up = from.uplink_up;
         *links_dirty = from.links_dirty;
+        *links_vfs = from.links_vfs;
         *controls_pending = from.controls_pending;
         *classifier_dirty = from.classifier_dirty;
         *shutdown = from.shutdown;

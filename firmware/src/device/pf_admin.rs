@@ -124,7 +124,7 @@ impl<const N: usize> Device<N> {
                     v.resets_in_window = 0;
                     v.reset_window_ns = self.now_ns;
                     v.mailbox.rate_limited = 0;
-                    self.links_dirty = true;
+                    self.link_changed(vf);
                     fwlog::info!("VF {}: released by the PF", vf);
                     self.post_event(hw, Event::VfReleased { vf: vf as u16 });
                 }
@@ -200,7 +200,7 @@ impl<const N: usize> Device<N> {
                             },
                         );
                     }
-                    self.links_dirty = true;
+                    self.link_changed(vf);
                     // As ixgbe does: a link-state change restarts the VF
                     // (clear-to-send dropped, then a reset notice), so that
                     // its driver re-reads the link on the way up.
@@ -251,7 +251,7 @@ impl<const N: usize> Device<N> {
                         self.require_vf_reset(i);
                     }
                 }
-                self.links_dirty = true;
+                self.all_links_changed();
                 Status::Ok
             }
         };

@@ -167,7 +167,7 @@ impl<const N: usize> Device<N> {
             self.post_reply(hw, i, &reply);
         }
         if mbx::id(msg[0]) == mbx::VF_RESET {
-            self.links_dirty = true;
+            self.link_changed(i);
         }
     }
 
