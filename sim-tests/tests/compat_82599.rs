@@ -221,9 +221,9 @@ fn vfmprc_counts_multicast_but_not_broadcast() {
 
 #[test]
 fn statistics_registers_count_every_frame_of_a_burst_taken_in_one_poll() {
-    // The firmware brings the registers up to date once per poll: frames
-    // arriving together (and a broadcast to every function) must each
-    // count, in packets and in octets.
+    // Frames taken in one poll (and a broadcast to every function) each
+    // count, in packets and in octets: what any batching of the register
+    // updates must keep (one per poll was measured, docs/performance.md).
     let mut lab = Lab::new(2);
     let frames: Vec<Vec<u8>> = (0..5).map(|i| udp(lab.macs[0], 100 + i * 37)).collect();
     let broadcast = FrameSpec::new(Mac::BROADCAST, PEER).build();

@@ -111,6 +111,8 @@ pub struct Device<const N: usize> {
     tx_doorbell_seen: u32,
     enabled: u16,
     uplink_up: bool,
+    /// Whether `links_vfs` holds any VF: the one byte every poll tests
+    /// (the set's own emptiness test reads five words).
     links_dirty: bool,
     /// The VFs whose VFLINKS the next poll rewrites.
     links_vfs: crate::classifier::PoolSet,
