@@ -15,8 +15,8 @@ pub mod toml_edit;
 
 use firmware::device::{Capacities, Device};
 use hal::chip::{
-    FunctionBlock, HOST_MEMORY_BUS_BASE, HostInterface, QueueRegs, REGISTERS_SIZE, SRIOV_CTRL,
-    VfSlot,
+    AdminBlock, FunctionBlock, Global, HOST_MEMORY_BUS_BASE, HostInterface, QueueRegs,
+    REGISTERS_SIZE, SRIOV_CTRL, VfSlot,
 };
 use hal::port::{Dma, Uplink};
 use std::collections::VecDeque;
@@ -216,12 +216,29 @@ fn bump(r: &ReadWrite<u32>) {
 /// rig's hardware side can touch: the global and admin blocks, the first
 /// `n` VF slots, the first `n + 1` function blocks. The rest (other
 /// slots, the DMA engine the rig does not use) stays as `new` left it.
-fn live_words(n: usize) -> [std::ops::Range<usize>; 2] {
-    let vf_end = offset_of!(HostInterface, vf) + n * size_of::<VfSlot>();
-    let f0 = offset_of!(HostInterface, function);
-    let f_end = f0 + (n + 1) * size_of::<FunctionBlock>();
-    [0..vf_end / 8, f0 / 8..f_end / 8]
+fn live_words(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let words = move |start: usize, len: usize| start / 8..(start + len).div_ceil(8);
+    // Each block up to its last register: the reserved tails are never
+    // written (a fifth of what a reset would otherwise copy).
+    let global = words(offset_of!(HostInterface, global), LIVE_GLOBAL);
+    let admin = words(offset_of!(HostInterface, admin), size_of::<AdminBlock>());
+    let vfs = (0..n).map(move |i| {
+        words(
+            offset_of!(HostInterface, vf) + i * size_of::<VfSlot>(),
+            LIVE_VF_SLOT,
+        )
+    });
+    let functions = (0..=n).map(move |f| {
+        let at = offset_of!(HostInterface, function) + f * size_of::<FunctionBlock>();
+        words(at, LIVE_FUNCTION_BLOCK)
+    });
+    [global, admin].into_iter().chain(vfs).chain(functions)
 }
+
+/// Where each block's registers end (the rest of it is reserved).
+const LIVE_GLOBAL: usize = size_of::<Global>();
+const LIVE_VF_SLOT: usize = offset_of!(VfSlot, slot_seq) + 4;
+const LIVE_FUNCTION_BLOCK: usize = offset_of!(FunctionBlock, mprc) + 4;
 
 impl<const N: usize> Rig<N> {
     /// The functions: the PF and `N` VFs.
@@ -638,6 +655,10 @@ impl<const N: usize> Shared<N> {
         }
         let rig = slot.as_mut().expect("set above");
         f(rig);
+        // The firmware rebuilds its classifier at the first lookup after a
+        // change: build it now, so that the claims of the input's last
+        // configuration are checked even if no frame followed them.
+        rig.device.sync_classifier();
         rig.audit();
         rig.check_books();
     }

@@ -724,11 +724,19 @@ fn a_reset_the_firmware_misses_is_tried_again() {
     assert!(up.link_enabled);
 }
 
+/// A frame from the wire for nobody: the data path's first lookup, which
+/// is where a stale classifier is rebuilt.
+fn wire_frame(sim: &mut Sim) {
+    let f = sim_tests::frames::FrameSpec::new(Mac([2, 7, 7, 7, 7, 7]), Mac([2, 9, 9, 9, 9, 9]));
+    sim.inject(&f.build());
+}
+
 #[test]
 fn only_changes_of_what_it_is_built_from_rebuild_the_classifier() {
     let (mut sim, pf) = setup(2);
     let mut vf = vf_driver(&mut sim, &pf, 0);
     vf.bring_up(&mut sim).unwrap();
+    wire_frame(&mut sim);
     let rebuilds = |sim: &Sim| sim.device.counters.classifier_rebuilds;
     let before = rebuilds(&sim);
     // Queries and a VLAN (the switch checks VLANs per frame; the classifier
@@ -736,17 +744,46 @@ fn only_changes_of_what_it_is_built_from_rebuild_the_classifier() {
     vf.get_queues(&mut sim).unwrap();
     vf.get_link_state(&mut sim).unwrap();
     vf.set_vlan(&mut sim, 7, true).unwrap();
+    wire_frame(&mut sim);
     assert_eq!(rebuilds(&sim), before);
     vf.set_mac(&mut sim, MAC_B).unwrap();
+    wire_frame(&mut sim);
     assert_eq!(rebuilds(&sim), before + 1, "a new MAC");
     // Untrusted: all-multicast is refused down to the mode it has.
     vf.update_xcast(&mut sim, XcastMode::AllMulti).unwrap();
+    wire_frame(&mut sim);
     assert_eq!(rebuilds(&sim), before + 1, "the same multicast mode");
     vf.set_multicast(&mut sim, &[Mac([0x01, 0, 0x5e, 0, 0, 7])])
         .unwrap();
+    wire_frame(&mut sim);
     assert_eq!(rebuilds(&sim), before + 2, "a multicast hash");
     vf.reset(&mut sim).unwrap();
+    wire_frame(&mut sim);
     assert_eq!(rebuilds(&sim), before + 3, "a reset clears the filters");
+}
+
+#[test]
+fn changes_without_traffic_between_them_cost_one_rebuild_before_the_next_frame() {
+    let (mut sim, mut pf) = setup(2);
+    let mut vf0 = vf_driver(&mut sim, &pf, 0);
+    let mut vf1 = vf_driver(&mut sim, &pf, 1);
+    vf0.bring_up(&mut sim).unwrap();
+    wire_frame(&mut sim);
+    let rebuilds = |sim: &Sim| sim.device.counters.classifier_rebuilds;
+    let before = rebuilds(&sim);
+    // A bring-up, a MAC change and the PF's MAC for another VF: each
+    // changes what the classifier is built from; no frame comes between.
+    vf1.bring_up(&mut sim).unwrap();
+    vf0.set_mac(&mut sim, MAC_B).unwrap();
+    pf.set_vf_mac(&mut sim, 1, Mac([0x02, 0xcc, 0, 0, 0, 3]))
+        .unwrap();
+    assert_eq!(rebuilds(&sim), before, "no lookup yet, no rebuild");
+    // The next frame finds the table as the last change left it.
+    let to_b = sim_tests::frames::FrameSpec::new(MAC_B, Mac([2, 9, 9, 9, 9, 9])).build();
+    sim.inject(&to_b);
+    assert_eq!(rebuilds(&sim), before + 1, "one rebuild for all three");
+    let offered = sim.device.port_counters(1).unwrap().rx_offered;
+    assert_eq!(offered, 1, "the frame for VF 0's new MAC went to VF 0");
 }
 
 #[test]

@@ -504,9 +504,6 @@ impl<const N: usize> Device<N> {
         if up != self.uplink_up {
             self.set_uplink(hw, up);
         }
-        if self.classifier_dirty {
-            self.rebuild_classifier();
-        }
         // Tx doorbells: the summary, then the groups that moved, then the
         // functions in those groups (not every function on every doorbell).
         let g = &hw.global;
@@ -534,6 +531,7 @@ impl<const N: usize> Device<N> {
         // Only the functions with work: an idle poll costs the same with
         // 8 VFs or 256.
         if !self.tx_pending.is_empty() {
+            self.sync_classifier();
             let pending = self.tx_pending;
             for f in pending.iter() {
                 let more =
@@ -543,12 +541,51 @@ impl<const N: usize> Device<N> {
                 }
             }
         }
-        for _ in 0..RX_BURST {
-            self.scratch.at = HEADROOM;
-            let Some(n) = uplink.receive(&mut self.scratch.buf[HEADROOM..]) else {
-                break;
-            };
+        // An idle poll ends at the first empty receive; a burst's frames
+        // are taken out of line, after the classifier is brought up to date
+        // (once, before the burst's first lookup).
+        self.scratch.at = HEADROOM;
+        let Some(n) = uplink.receive(&mut self.scratch.buf[HEADROOM..]) else {
+            return;
+        };
+        self.sync_classifier();
+        self.receive_burst(hw, dma, uplink, n);
+    }
+
+    /// The uplink's burst: the frame of `n` bytes already in the scratch
+    /// buffer, then up to `RX_BURST - 1` more.
+    #[inline(never)]
+    fn receive_burst(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        uplink: &mut (impl Uplink + ?Sized),
+        mut n: usize,
+    ) {
+        let mut left = RX_BURST;
+        loop {
             self.receive_from_wire(hw, dma, n);
+            left -= 1;
+            if left == 0 {
+                return;
+            }
+            self.scratch.at = HEADROOM;
+            match uplink.receive(&mut self.scratch.buf[HEADROOM..]) {
+                Some(m) => n = m,
+                None => return,
+            }
+        }
+    }
+
+    /// Rebuilds the classifier if what it is built from changed since the
+    /// last rebuild. The data path calls this before its first lookup in
+    /// a poll, so a run of control changes with no frame between them
+    /// (a VF's bring-up, the PF configuring 64 VFs) costs one rebuild, not
+    /// one per change.
+    #[inline]
+    pub fn sync_classifier(&mut self) {
+        if self.classifier_dirty {
+            self.rebuild_classifier();
         }
     }
 
@@ -996,7 +1033,8 @@ impl<const N: usize> Device<N> {
     }
 
     /// Rebuilds the classifier from the functions' configuration.
-    pub(super) fn rebuild_classifier(&mut self) {
+    #[inline(never)]
+    fn rebuild_classifier(&mut self) {
         self.classifier_dirty = false;
         self.counters.classifier_rebuilds += 1;
         let c = &mut self.classifier;
