@@ -235,6 +235,21 @@ fn live_words(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     [global, admin].into_iter().chain(vfs).chain(functions)
 }
 
+/// Whether window word `index` is one of a function's DMA window
+/// registers (base and size), the only words [`HostMem`]'s check reads.
+fn is_dma_window_word(index: usize) -> bool {
+    let Some(at) = (index * 4).checked_sub(offset_of!(HostInterface, function)) else {
+        return false;
+    };
+    let (block, field) = (
+        at / size_of::<FunctionBlock>(),
+        at % size_of::<FunctionBlock>(),
+    );
+    block < hal::chip::MAX_FUNCTIONS
+        && (offset_of!(FunctionBlock, dma_base_lo)..=offset_of!(FunctionBlock, dma_size))
+            .contains(&field)
+}
+
 /// Where each block's registers end (the rest of it is reserved).
 const LIVE_GLOBAL: usize = size_of::<Global>();
 const LIVE_VF_SLOT: usize = offset_of!(VfSlot, slot_seq) + 4;
@@ -291,7 +306,27 @@ impl<const N: usize> Rig<N> {
             pristine,
         };
         rig.pristine.device.restore_from(&rig.device);
+        rig.check_dma_window_words();
         rig
+    }
+
+    /// [`is_dma_window_word`] against the registers themselves, once per
+    /// process: a word it missed would leave [`HostMem`] checking DMA
+    /// against stale windows.
+    fn check_dma_window_words(&self) {
+        for b in &self.hw().function[..] {
+            for r in [&b.dma_base_lo, &b.dma_base_hi, &b.dma_size] {
+                assert!(is_dma_window_word(self.word_of(r)), "a DMA window register");
+            }
+            for r in [&b.tx_doorbell_seq, &b.psrtype, &b.queues[7].tx_enable_seq] {
+                assert!(
+                    !is_dma_window_word(self.word_of(r)),
+                    "not a DMA window register"
+                );
+            }
+        }
+        let after = &self.hw().dma_engine.req_seq;
+        assert!(!is_dma_window_word(self.word_of(after)));
     }
 
     /// Back to the state `new` left: the device restored from the
@@ -542,7 +577,7 @@ impl<const N: usize> Rig<N> {
     /// Writes word `index` of the window (see [`hw_fields`](Self::hw_fields)).
     pub fn write_word(&mut self, index: usize, value: u32) {
         self.window_word(index).set(value);
-        self.windows_stale = true;
+        self.windows_stale |= is_dma_window_word(index);
     }
 
     pub fn read_word(&self, index: usize) -> u32 {

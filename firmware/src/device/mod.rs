@@ -349,6 +349,10 @@ impl<const N: usize> Device<N> {
         for v in vfs {
             macs += usize::from(v.oper.mac.is_some()) + v.oper.macvlans.len();
             mc += v.oper.mc_hashes.len();
+            // Most VFs hold none: one test, not the set's iterator.
+            if v.oper.vlans.is_empty() {
+                continue;
+            }
             for vid in v.oper.vlans.iter() {
                 users[usize::from(vid)] += 1;
                 seen.insert(vid);
