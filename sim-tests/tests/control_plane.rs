@@ -724,6 +724,10 @@ fn a_reset_the_firmware_misses_is_tried_again() {
     assert!(up.link_enabled);
 }
 
+fn rebuilds(sim: &Sim) -> u64 {
+    sim.device.counters.classifier_rebuilds
+}
+
 /// A frame from the wire for nobody: the data path's first lookup, which
 /// is where a stale classifier is rebuilt.
 fn wire_frame(sim: &mut Sim) {
@@ -737,7 +741,6 @@ fn only_changes_of_what_it_is_built_from_rebuild_the_classifier() {
     let mut vf = vf_driver(&mut sim, &pf, 0);
     vf.bring_up(&mut sim).unwrap();
     wire_frame(&mut sim);
-    let rebuilds = |sim: &Sim| sim.device.counters.classifier_rebuilds;
     let before = rebuilds(&sim);
     // Queries and a VLAN (the switch checks VLANs per frame; the classifier
     // does not hold them) leave it as it is.
@@ -769,7 +772,6 @@ fn changes_without_traffic_between_them_cost_one_rebuild_before_the_next_frame()
     let mut vf1 = vf_driver(&mut sim, &pf, 1);
     vf0.bring_up(&mut sim).unwrap();
     wire_frame(&mut sim);
-    let rebuilds = |sim: &Sim| sim.device.counters.classifier_rebuilds;
     let before = rebuilds(&sim);
     // A bring-up, a MAC change and the PF's MAC for another VF: each
     // changes what the classifier is built from; no frame comes between.
