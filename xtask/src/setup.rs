@@ -81,9 +81,107 @@ pub(crate) fn have_in(program: &str, paths: &std::ffi::OsStr) -> bool {
 
 /// Finds qemu-system-aarch64, installing it with apt-get when running as
 /// root on Debian/Ubuntu.
+///
+/// A machine image may carry a newer `qemu-utils` from bookworm-backports
+/// (10.0 here), which Debian 12's own QEMU (7.2) would remove. Then QEMU
+/// comes from the same backports, so that both match and nothing goes.
 pub fn ensure_qemu() -> Result<()> {
+    if !have(sim_tests::qemu::QEMU) && utils_from_backports() {
+        install_from_backports("qemu-system-arm")?;
+    }
     ensure_program(sim_tests::qemu::QEMU, "qemu-system-arm")?;
     sim_tests::qemu::check_version()
+}
+
+/// Debian 12's backports suite, and the source list this tooling adds for
+/// it when the machine has none.
+const BACKPORTS: &str = "bookworm-backports";
+const BACKPORTS_LIST: &str = "/etc/apt/sources.list.d/bookworm-backports.list";
+
+/// Whether the installed qemu-utils is a bookworm-backports build
+/// (`~bpo12` in its version).
+fn utils_from_backports() -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "qemu-utils"])
+        .output()
+        .is_ok_and(|o| o.status.success() && is_backport(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// A Debian 12 backport's version: `...~bpo12+N`.
+fn is_backport(version: &str) -> bool {
+    version.contains("~bpo12+")
+}
+
+/// Installs `package` from bookworm-backports, adding the suite to apt's
+/// sources first if no source names it. Refuses, as every install here
+/// does, what would remove a package.
+fn install_from_backports(package: &str) -> Result<()> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !root || !have("apt-get") {
+        bail!(
+            "{} not found, and this machine's qemu-utils is from {BACKPORTS}: install {package} from there (`sudo apt-get install -t {BACKPORTS} {package}`)",
+            sim_tests::qemu::QEMU
+        );
+    }
+    if !sources_name(BACKPORTS) {
+        eprintln!(
+            "qemu-utils is from {BACKPORTS}: adding {BACKPORTS_LIST} for a QEMU that matches"
+        );
+        std::fs::write(
+            BACKPORTS_LIST,
+            format!("deb http://deb.debian.org/debian {BACKPORTS} main\n"),
+        )
+        .with_context(|| format!("writing {BACKPORTS_LIST}"))?;
+    }
+    eprintln!(
+        "{} not found: installing {package} from {BACKPORTS}",
+        sim_tests::qemu::QEMU
+    );
+    let run = |args: &[&str]| -> Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("`apt-get {}` failed", args.join(" "));
+        }
+        Ok(())
+    };
+    run(&["update", "-qq"])?;
+    refuse_removals(&["-t", BACKPORTS, package])?;
+    run(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-remove",
+        "-t",
+        BACKPORTS,
+        package,
+    ])
+}
+
+/// Whether any of apt's source files names `suite`.
+fn sources_name(suite: &str) -> bool {
+    let mut files = vec![std::path::PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        // apt reads only these two kinds (not, say, `.list.disabled`).
+        files.extend(
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "list" || x == "sources")),
+        );
+    }
+    files.iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|text| {
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .any(|l| l.split_whitespace().any(|w| w == suite))
+        })
+    })
 }
 
 /// Finds `ping` (the real-Linux traffic test), installing iputils-ping the
@@ -191,6 +289,13 @@ mod tests {
         assert!(
             removed_by("Inst tshark (4.0.17-0+deb12u1 Debian:12.8/stable [amd64])\n").is_empty()
         );
+    }
+
+    #[test]
+    fn only_bookworm_backports_versions_are_backports() {
+        assert!(is_backport("1:10.0.2+ds-2+deb13u1~bpo12+1"));
+        assert!(!is_backport("1:7.2+dfsg-7+deb12u18+b3"));
+        assert!(!is_backport("1:8.2.1+ds-1~bpo11+1"));
     }
 
     #[test]
