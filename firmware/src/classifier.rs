@@ -156,6 +156,9 @@ pub struct Classifier {
     /// Changed since the last `seal` (false when new: an empty table is
     /// sealed, and an all-zero classifier can live in .bss).
     stale: bool,
+    /// Some function is promiscuous (kept by `seal`). Without one, a hit
+    /// answers its one owner, with no set to copy or walk.
+    promiscuous_any: bool,
 }
 
 /// Where a frame may go, before the per-function filters.
@@ -173,6 +176,26 @@ pub struct Targets<'a> {
 enum Answer<'a> {
     Ready(&'a PoolSet),
     Gathered(PoolSet),
+    /// An address one function owns, and no function is promiscuous.
+    One(usize),
+}
+
+/// The functions a frame goes to, no longer borrowing the classifier: one
+/// (a known unicast address, the common case: no set to copy or walk) or a
+/// set.
+#[derive(Clone, Copy, Debug)]
+pub enum Destinations {
+    One(usize),
+    Set(PoolSet),
+}
+
+impl Destinations {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Destinations::One(_) => false,
+            Destinations::Set(s) => s.is_empty(),
+        }
+    }
 }
 
 impl Targets<'_> {
@@ -188,6 +211,17 @@ impl Targets<'_> {
         match self.set {
             Answer::Ready(s) => *s,
             Answer::Gathered(s) => s,
+            Answer::One(f) => PoolSet::single(f),
+        }
+    }
+
+    /// The functions, as one where there is one known owner.
+    #[inline(always)]
+    pub fn destinations(&self) -> Destinations {
+        match self.set {
+            Answer::One(f) => Destinations::One(f),
+            Answer::Ready(s) => Destinations::Set(*s),
+            Answer::Gathered(s) => Destinations::Set(s),
         }
     }
 }
@@ -208,6 +242,7 @@ impl Classifier {
             unknown_from_wire: PoolSet::EMPTY,
             unknown_multicast: PoolSet::EMPTY,
             stale: false,
+            promiscuous_any: false,
         }
     }
 
@@ -248,6 +283,7 @@ impl Classifier {
             unknown_from_wire,
             unknown_multicast,
             stale,
+            promiscuous_any,
         } = self;
         exact.restore_from(&from.exact);
         for &h in &from.touched {
@@ -264,6 +300,7 @@ impl Classifier {
         *unknown_from_wire = from.unknown_from_wire;
         *unknown_multicast = from.unknown_multicast;
         *stale = from.stale;
+        *promiscuous_any = from.promiscuous_any;
     }
 
     /// Function `f` owns `mac`. False if the table is full (the pools'
@@ -320,6 +357,7 @@ impl Classifier {
             let e = &mut self.multicast[usize::from(*h)];
             *e = e.union(&self.unknown_multicast);
         }
+        self.promiscuous_any = !prom.is_empty();
         self.unknown_from_wire = prom;
         if let Some(d) = self.default_pool {
             self.unknown_from_wire.insert(d);
@@ -370,6 +408,7 @@ impl Classifier {
     #[inline(always)]
     fn answer(&self, dst: &Mac, hit: Hit, from_wire: bool) -> Targets<'_> {
         let (set, owned) = match hit {
+            Hit::One(f) if !self.promiscuous_any => (Answer::One(f), true),
             Hit::One(f) => (Answer::Ready(&self.singles[f]), true),
             Hit::Shared(at) => {
                 let mut set = self.promiscuous;
@@ -518,6 +557,37 @@ mod tests {
         );
         assert_eq!(c.owner_of(&b), Owner::Shared);
         assert_eq!(c.owner_of(&Mac([2, 9, 9, 9, 9, 9])), Owner::Nobody);
+    }
+
+    #[test]
+    fn a_known_address_answers_its_one_owner_until_someone_is_promiscuous() {
+        let a = Mac([2, 0, 0, 0, 0, 7]);
+        let mut c = Classifier::new();
+        c.add_unicast(a, 7);
+        c.set_default_pool(Some(0));
+        c.seal();
+        assert!(matches!(
+            c.lookup(&a, true).destinations(),
+            Destinations::One(7)
+        ));
+        assert_eq!(c.lookup(&a, true).set(), PoolSet::single(7));
+        // A miss is a set (the default pool), never `One`.
+        let miss = c.lookup(&Mac([2, 0, 0, 0, 0, 8]), true).destinations();
+        assert!(matches!(miss, Destinations::Set(s) if s == PoolSet::single(0)));
+        c.add_promiscuous(3);
+        c.seal();
+        let Destinations::Set(s) = c.lookup(&a, true).destinations() else {
+            panic!("a promiscuous function must be in the answer");
+        };
+        assert_eq!(s.iter().collect::<std::vec::Vec<_>>(), [3, 7]);
+        // And gone again once it is not.
+        c.clear();
+        c.add_unicast(a, 7);
+        c.seal();
+        assert!(matches!(
+            c.lookup(&a, false).destinations(),
+            Destinations::One(7)
+        ));
     }
 
     #[test]

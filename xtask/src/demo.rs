@@ -10,7 +10,7 @@ use firmware::vf::VlanProto;
 use sim_tests::capture::Capture;
 use sim_tests::cosim::{CoSim, CoSimOptions};
 use sim_tests::drivers::pf::PfDriver;
-use sim_tests::drivers::vf::VfDriver;
+use sim_tests::drivers::vf::{RESET_RETRY_US, VfDriver, VfError};
 use sim_tests::transport::Transport;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -194,7 +194,7 @@ fn spread(times: &mut [Duration]) -> String {
 /// 2 ms apart (the firmware's rate limit is 2000/s), resets 50 ms apart
 /// (more than 64 a second quarantines a VF).
 fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Result<()> {
-    let vf_err = |e: sim_tests::drivers::vf::VfError| anyhow::anyhow!("control timing: {e}");
+    let vf_err = |e: VfError| anyhow::anyhow!("control timing: {e}");
     step("control-plane timings (VF 0, wall clock)")?;
     // `runs` timings of `op`, each after `gap_us` of quiet.
     let mut timed = |runs: usize, gap_us: u64, op: &mut dyn FnMut(&mut CoSim) -> Result<()>| {
@@ -211,9 +211,30 @@ fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Resu
         vf.get_queues(d).map(drop).map_err(vf_err)
     })?;
     eprintln!("    mailbox round trip (GET_QUEUES): {rtt}");
-    let reset = timed(5, 50_000, &mut |d| vf.reset(d).map(drop).map_err(vf_err))?;
+    // Tried again, as ixgbevf's watchdog would, when QEMU on a loaded
+    // machine misses the driver's 1 ms for the PF side (counted and said:
+    // such a run's times include the retry's wait).
+    let mut retried = 0;
+    let reset = timed(5, 50_000, &mut |d| {
+        let mut left = REAL_TIME_RESET_TRIES;
+        loop {
+            match vf.reset(d) {
+                Err(VfError::ResetFailed) if left > 1 => {
+                    left -= 1;
+                    retried += 1;
+                    d.delay_us(RESET_RETRY_US);
+                }
+                done => return done.map(drop).map_err(vf_err),
+            }
+        }
+    })?;
     eprintln!(
-        "    VF reset handshake (VFCTRL.RST to the VF_RESET reply; ixgbevf waits 10 ms in it): {reset}"
+        "    VF reset handshake (VFCTRL.RST to the VF_RESET reply; ixgbevf waits 10 ms in it): {reset}{}",
+        if retried > 0 {
+            format!(" ({retried} tried again: the PF side missed ixgbevf's 1 ms)")
+        } else {
+            String::new()
+        }
     );
     let flr = timed(3, 50_000, &mut |d| {
         pf.flr(d, vf.rid)

@@ -17,7 +17,7 @@ mod full;
 
 use core::cell::UnsafeCell;
 use core::hint::black_box;
-use firmware::classifier::{Classifier, EXACT_ENTRIES};
+use firmware::classifier::{Classifier, Destinations, EXACT_ENTRIES};
 use firmware::device::Device;
 use firmware::frame::{self, TPID_8021Q, Tag};
 use firmware::mac::Mac;
@@ -41,12 +41,31 @@ struct Rig {
     port_vlan: [u16; MAX_FUNCTIONS],
     /// Each function's MAC, for anti-spoof.
     mac_of: [Mac; MAX_FUNCTIONS],
-    unicast: [[u8; 64]; BURST],
-    multicast: [[u8; 64]; BURST],
-    tagged: [[u8; 64]; BURST],
+    unicast: Burst,
+    multicast: Burst,
+    tagged: Burst,
     out: [u8; 128],
     /// Unicast frames not addressed to VF 1 itself (what VF Tx delivers).
     vf_tx_expected: u32,
+}
+
+/// A burst's frames, each 16-aligned as the data path's buffers are (the
+/// parser reads an aligned frame's addresses as words).
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Burst([[u8; 64]; BURST]);
+
+impl core::ops::Deref for Burst {
+    type Target = [[u8; 64]; BURST];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for Burst {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 struct RigCell(UnsafeCell<Rig>);
@@ -56,9 +75,9 @@ static RIG: RigCell = RigCell(UnsafeCell::new(Rig {
     classifier: Classifier::new(),
     port_vlan: [0; MAX_FUNCTIONS],
     mac_of: [Mac::ZERO; MAX_FUNCTIONS],
-    unicast: [[0; 64]; BURST],
-    multicast: [[0; 64]; BURST],
-    tagged: [[0; 64]; BURST],
+    unicast: Burst([[0; 64]; BURST]),
+    multicast: Burst([[0; 64]; BURST]),
+    tagged: Burst([[0; 64]; BURST]),
     out: [0; 128],
     vf_tx_expected: 0,
 }));
@@ -138,21 +157,27 @@ impl Rig {
 fn deliverable(rig: &Rig, set: &firmware::classifier::PoolSet, vid: u16) -> u32 {
     let mut n = 0;
     for f in set.iter() {
-        let pv = rig.port_vlan[f];
-        if pv == 0 || pv == vid {
+        if passes_port_vlan(rig, f, vid) {
             n += 1;
         }
     }
     n
 }
 
+/// The per-destination port-VLAN filter.
+#[inline(always)]
+fn passes_port_vlan(rig: &Rig, f: usize, vid: u16) -> bool {
+    let pv = rig.port_vlan[f];
+    pv == 0 || pv == vid
+}
+
 /// Wire → function: parse, classify, filter.
 fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
-        Ok(p) => {
-            let t = rig.classifier.lookup(&p.dst, true);
-            deliverable(rig, &t.set(), p.vid())
-        }
+        Ok(p) => match rig.classifier.lookup(&p.dst, true).destinations() {
+            Destinations::One(f) => u32::from(passes_port_vlan(rig, f, p.vid())),
+            Destinations::Set(set) => deliverable(rig, &set, p.vid()),
+        },
         Err(_) => 0,
     }
 }
@@ -181,9 +206,14 @@ fn from_vf(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) if p.src == rig.mac_of[from] => {
             let t = rig.classifier.lookup(&p.dst, false);
-            let mut set = t.set();
-            set.remove(from);
-            deliverable(rig, &set, p.vid()) + u32::from(!t.owned)
+            let local = match t.destinations() {
+                Destinations::One(g) => u32::from(g != from && passes_port_vlan(rig, g, p.vid())),
+                Destinations::Set(mut set) => {
+                    set.remove(from);
+                    deliverable(rig, &set, p.vid())
+                }
+            };
+            local + u32::from(!t.owned)
         }
         _ => 0,
     }
@@ -294,7 +324,7 @@ pub fn run(device: &mut Device<TOTAL_VFS>, only: Option<&str>) -> ExitCode {
         }
         b
     };
-    rig.tagged = bcast;
+    rig.tagged = Burst(bcast);
     for &n in FAN_OUT.iter() {
         rig.set_broadcast(n);
         for f in (2..=n).step_by(2) {
