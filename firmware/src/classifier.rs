@@ -176,16 +176,20 @@ pub struct Targets<'a> {
 enum Answer<'a> {
     Ready(&'a PoolSet),
     Gathered(PoolSet),
-    /// An address one function owns, and no function is promiscuous.
+    /// An address one function owns, or a miss from the wire with a
+    /// default pool, and no function is promiscuous.
     One(usize),
+    /// A miss no function takes.
+    Nobody,
 }
 
-/// The functions a frame goes to, no longer borrowing the classifier: one
-/// (a known unicast address, the common case: no set to copy or walk) or a
-/// set.
+/// The functions a frame goes to, no longer borrowing the classifier:
+/// while no function is promiscuous, unicast answers one function or none
+/// (the common cases: no set to copy or walk); otherwise a set.
 #[derive(Clone, Copy, Debug)]
 pub enum Destinations {
     One(usize),
+    Nobody,
     Set(PoolSet),
 }
 
@@ -193,6 +197,7 @@ impl Destinations {
     pub fn is_empty(&self) -> bool {
         match self {
             Destinations::One(_) => false,
+            Destinations::Nobody => true,
             Destinations::Set(s) => s.is_empty(),
         }
     }
@@ -212,6 +217,7 @@ impl Targets<'_> {
             Answer::Ready(s) => *s,
             Answer::Gathered(s) => s,
             Answer::One(f) => PoolSet::single(f),
+            Answer::Nobody => PoolSet::EMPTY,
         }
     }
 
@@ -220,6 +226,7 @@ impl Targets<'_> {
     pub fn destinations(&self) -> Destinations {
         match self.set {
             Answer::One(f) => Destinations::One(f),
+            Answer::Nobody => Destinations::Nobody,
             Answer::Ready(s) => Destinations::Set(*s),
             Answer::Gathered(s) => Destinations::Set(s),
         }
@@ -415,8 +422,18 @@ impl Classifier {
                 self.exact.owners(dst, at, &mut set);
                 (Answer::Gathered(set), true)
             }
-            Hit::Miss if from_wire => (Answer::Ready(&self.unknown_from_wire), false),
-            Hit::Miss => (Answer::Ready(&self.promiscuous), false),
+            Hit::Miss if self.promiscuous_any => {
+                let set = if from_wire {
+                    &self.unknown_from_wire
+                } else {
+                    &self.promiscuous
+                };
+                (Answer::Ready(set), false)
+            }
+            Hit::Miss => match self.default_pool {
+                Some(d) if from_wire => (Answer::One(d), false),
+                _ => (Answer::Nobody, false),
+            },
         };
         Targets { set, owned }
     }
@@ -560,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn a_known_address_answers_its_one_owner_until_someone_is_promiscuous() {
+    fn unicast_answers_one_owner_or_nobody_until_someone_is_promiscuous() {
         let a = Mac([2, 0, 0, 0, 0, 7]);
         let mut c = Classifier::new();
         c.add_unicast(a, 7);
@@ -571,15 +588,32 @@ mod tests {
             Destinations::One(7)
         ));
         assert_eq!(c.lookup(&a, true).set(), PoolSet::single(7));
-        // A miss is a set (the default pool), never `One`.
-        let miss = c.lookup(&Mac([2, 0, 0, 0, 0, 8]), true).destinations();
-        assert!(matches!(miss, Destinations::Set(s) if s == PoolSet::single(0)));
+        // A miss: the default pool from the wire, nobody from a VF.
+        let other = Mac([2, 0, 0, 0, 0, 8]);
+        assert!(matches!(
+            c.lookup(&other, true).destinations(),
+            Destinations::One(0)
+        ));
+        assert!(!c.lookup(&other, true).owned);
+        assert!(matches!(
+            c.lookup(&other, false).destinations(),
+            Destinations::Nobody
+        ));
+        assert!(c.lookup(&other, false).set().is_empty());
         c.add_promiscuous(3);
         c.seal();
         let Destinations::Set(s) = c.lookup(&a, true).destinations() else {
             panic!("a promiscuous function must be in the answer");
         };
         assert_eq!(s.iter().collect::<std::vec::Vec<_>>(), [3, 7]);
+        let Destinations::Set(s) = c.lookup(&other, true).destinations() else {
+            panic!("a miss goes to the promiscuous function too");
+        };
+        assert_eq!(s.iter().collect::<std::vec::Vec<_>>(), [0, 3]);
+        let Destinations::Set(s) = c.lookup(&other, false).destinations() else {
+            panic!("a VF's miss goes to the promiscuous function");
+        };
+        assert_eq!(s, PoolSet::single(3));
         // And gone again once it is not.
         c.clear();
         c.add_unicast(a, 7);

@@ -126,23 +126,58 @@ fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
-/// The two addresses of a frame of at least 12 bytes. Every buffer of
-/// the data path starts aligned, and under strict alignment LLVM reads a
-/// `&[u8]` of unknown alignment byte by byte (12 loads and the shifts that
-/// join them): from a 2-aligned start it is six half-word loads. Any
-/// other start is read byte by byte, with the same result.
-#[inline(always)]
-fn addresses(f: &[u8]) -> (Mac, Mac) {
-    let halves = f
-        .get(..12)
-        .and_then(|h| bytemuck::try_cast_slice::<u8, [u16; 3]>(h).ok());
-    if let Some(&[d, s]) = halves {
-        return (Mac(bytemuck::cast(d)), Mac(bytemuck::cast(s)));
-    }
-    let mac = |at: usize| Mac([f[at], f[at + 1], f[at + 2], f[at + 3], f[at + 4], f[at + 5]]);
-    (mac(0), mac(6))
+/// The header as the parser reads it: big-endian half-words at even
+/// offsets, and addresses.
+trait Header: Copy {
+    fn be16(self, at: usize) -> u16;
+    fn mac(self, at: usize) -> Mac;
 }
 
+/// A header of any alignment, read byte by byte.
+#[derive(Clone, Copy)]
+struct Bytes<'a>(&'a [u8]);
+
+impl Header for Bytes<'_> {
+    #[inline(always)]
+    fn be16(self, at: usize) -> u16 {
+        be16(self.0, at)
+    }
+
+    #[inline(always)]
+    fn mac(self, at: usize) -> Mac {
+        let f = self.0;
+        Mac([f[at], f[at + 1], f[at + 2], f[at + 3], f[at + 4], f[at + 5]])
+    }
+}
+
+/// A 2-aligned header as half-words. Every buffer of the data path starts
+/// aligned, and under strict alignment LLVM reads a `&[u8]` of unknown
+/// alignment byte by byte (an address is six loads and the shifts that
+/// join them): as half-words it is three loads, an EtherType one.
+#[derive(Clone, Copy)]
+struct Halves<'a>(&'a [u16]);
+
+impl Header for Halves<'_> {
+    #[inline(always)]
+    fn be16(self, at: usize) -> u16 {
+        u16::from_be_bytes(self.0[at / 2].to_ne_bytes())
+    }
+
+    #[inline(always)]
+    fn mac(self, at: usize) -> Mac {
+        let h = self.0;
+        let i = at / 2;
+        Mac(bytemuck::cast([h[i], h[i + 1], h[i + 2]]))
+    }
+}
+
+/// What the parser reads: the addresses, two tags and the EtherType after
+/// them (22 bytes).
+const HEADER: usize = 22;
+
+/// Inlined: out of line, the parsed frame went back through memory (32
+/// bytes stored, then loaded by the caller).
+#[inline(always)]
 pub fn parse(f: &[u8]) -> Result<Parsed, ParseError> {
     if f.len() < MIN_FRAME {
         return Err(ParseError::Runt);
@@ -150,29 +185,39 @@ pub fn parse(f: &[u8]) -> Result<Parsed, ParseError> {
     if f.len() > MAX_FRAME {
         return Err(ParseError::Oversize);
     }
+    // A checked cast (bytemuck): half-words only where the start is
+    // 2-aligned; any other start is read byte by byte, with the same result.
+    let head = &f[..f.len().min(HEADER) & !1];
+    match bytemuck::try_cast_slice::<u8, u16>(head) {
+        Ok(h) => parse_header(Halves(h), f.len()),
+        Err(_) => parse_header(Bytes(f), f.len()),
+    }
+}
+
+#[inline(always)]
+fn parse_header(h: impl Header, len: usize) -> Result<Parsed, ParseError> {
     let mut tags = [Tag::default(); 2];
     let mut at = 12;
-    let mut ethertype = be16(f, at);
+    let mut ethertype = h.be16(at);
     let mut n = 0;
     while ethertype == TPID_8021Q || ethertype == TPID_8021AD {
         if n == 2 {
             return Err(ParseError::TooManyTags);
         }
-        if f.len() < at + 6 {
+        if len < at + 6 {
             return Err(ParseError::BrokenVlan);
         }
         tags[n] = Tag {
             tpid: ethertype,
-            tci: be16(f, at + 2),
+            tci: h.be16(at + 2),
         };
         n += 1;
         at += 4;
-        ethertype = be16(f, at);
+        ethertype = h.be16(at);
     }
-    let (dst, src) = addresses(f);
     Ok(Parsed {
-        dst,
-        src,
+        dst: h.mac(0),
+        src: h.mac(6),
         tags,
         tag_count: n as u8,
         ethertype,
@@ -278,7 +323,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_read_the_same_from_every_alignment() {
+    fn headers_read_the_same_from_every_alignment() {
         // A tagged frame: the tag walk after the addresses shows too.
         let frame = [
             0x02, 0x11, 0x22, 0x33, 0x44, 0x55, // dst
@@ -292,22 +337,24 @@ mod tests {
             let mut buf = Aligned([0; 64]);
             buf.0[off..off + frame.len()].copy_from_slice(&frame);
             let f = &buf.0[off..off + frame.len()];
-            let (dst, src) = addresses(f);
+            let p = parse(f).unwrap();
             assert_eq!(
-                dst,
+                p.dst,
                 Mac([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]),
                 "offset {off}"
             );
             assert_eq!(
-                src,
+                p.src,
                 Mac([0x06, 0x66, 0x77, 0x88, 0x99, 0xaa]),
                 "offset {off}"
             );
-            let p = parse(f).unwrap();
             assert_eq!(
-                (p.dst, p.src, p.vid(), p.ethertype, p.l3_at),
-                (dst, src, 100, 0x0800, 18)
+                (p.vid(), p.ethertype, p.l3_at),
+                (100, 0x0800, 18),
+                "offset {off}"
             );
+            // Cut short in its tag: the same error at every start.
+            assert_eq!(parse(&f[..17]), Err(ParseError::BrokenVlan), "offset {off}");
         }
     }
 

@@ -176,6 +176,7 @@ fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
     match frame::parse(f) {
         Ok(p) => match rig.classifier.lookup(&p.dst, true).destinations() {
             Destinations::One(f) => u32::from(passes_port_vlan(rig, f, p.vid())),
+            Destinations::Nobody => 0,
             Destinations::Set(set) => deliverable(rig, &set, p.vid()),
         },
         Err(_) => 0,
@@ -184,7 +185,10 @@ fn from_wire(rig: &Rig, f: &[u8]) -> u32 {
 
 /// The parser alone (what the decisions share).
 fn parse_only(_: &Rig, f: &[u8]) -> u32 {
-    frame::parse(f).map_or(0, |p| u32::from(p.vid()) + 1)
+    // The whole parsed frame stored (as a caller that keeps it does): the
+    // parser is inlined, and a result of one field would let LLVM drop the
+    // reads of the others.
+    frame::parse(f).map_or(0, |p| u32::from(black_box(&p).vid()) + 1)
 }
 
 /// The classifier alone: the destination MAC read straight from the frame.
@@ -208,6 +212,7 @@ fn from_vf(rig: &Rig, f: &[u8]) -> u32 {
             let t = rig.classifier.lookup(&p.dst, false);
             let local = match t.destinations() {
                 Destinations::One(g) => u32::from(g != from && passes_port_vlan(rig, g, p.vid())),
+                Destinations::Nobody => 0,
                 Destinations::Set(mut set) => {
                     set.remove(from);
                     deliverable(rig, &set, p.vid())

@@ -10,7 +10,7 @@
 //! or VEPA (the wire).
 
 use super::Device;
-use crate::classifier::{Destinations, Owner, PoolSet};
+use crate::classifier::{Destinations, Owner};
 use crate::drops::{DropReason, PortCounters, QueueFault};
 use crate::events::{Event, NO_VF};
 use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
@@ -646,6 +646,7 @@ impl<const N: usize> Device<N> {
     ) {
         match to {
             Destinations::One(f) => self.offer(hw, dma, f, frame),
+            Destinations::Nobody => {}
             Destinations::Set(set) => {
                 for f in set.iter() {
                     self.offer(hw, dma, f, frame);
@@ -1033,11 +1034,11 @@ impl<const N: usize> Device<N> {
     #[inline(always)]
     fn destinations(&self, from: usize, p: &Parsed) -> (Destinations, bool) {
         if self.bridge == crate::admin::BridgeMode::Vepa {
-            return (Destinations::Set(PoolSet::EMPTY), true);
+            return (Destinations::Nobody, true);
         }
         let t = self.classifier.lookup(&p.dst, false);
         let local = match t.destinations() {
-            Destinations::One(g) if g == from => Destinations::Set(PoolSet::EMPTY),
+            Destinations::One(g) if g == from => Destinations::Nobody,
             Destinations::Set(mut set) => {
                 set.remove(from);
                 Destinations::Set(set)
