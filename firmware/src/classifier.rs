@@ -419,7 +419,7 @@ impl Classifier {
             Hit::One(f) => (Answer::Ready(&self.singles[f]), true),
             Hit::Shared(at) => {
                 let mut set = self.promiscuous;
-                self.exact.owners(dst, at, &mut set);
+                self.exact.owners(*dst, at, &mut set);
                 (Answer::Gathered(set), true)
             }
             Hit::Miss if self.promiscuous_any => {

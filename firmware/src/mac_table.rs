@@ -240,10 +240,12 @@ impl<const S: usize> MacTable<S> {
     }
 
     /// Adds every owner of `mac` to `set`, from the slot a
-    /// [`Hit::Shared`] gave (the rest of the address's cluster).
+    /// [`Hit::Shared`] gave (the rest of the address's cluster). The
+    /// address by value: by reference, every lookup's caller had to keep
+    /// the frame's addresses in memory for this rare, out-of-line call.
     #[cold]
-    pub fn owners(&self, mac: &Mac, from: usize, set: &mut PoolSet) {
-        let k = key(mac);
+    pub fn owners(&self, mac: Mac, from: usize, set: &mut PoolSet) {
+        let k = key(&mac);
         let mut i = from;
         loop {
             let s = self.slots[i];
@@ -304,7 +306,7 @@ mod tests {
             panic!("mac 2 has three owners");
         };
         let mut set = PoolSet::EMPTY;
-        t.owners(&mac(2), at, &mut set);
+        t.owners(mac(2), at, &mut set);
         assert_eq!(set.iter().collect::<std::vec::Vec<_>>(), [0, 3, 7]);
         assert_eq!(t.get(&Mac([0; 6])), Hit::Miss, "zero is not an empty match");
     }
