@@ -194,6 +194,7 @@ pub enum Destinations {
 }
 
 impl Destinations {
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         match self {
             Destinations::One(_) => false,
