@@ -126,10 +126,12 @@ fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
-/// The header as the parser reads it: big-endian half-words at even
-/// offsets, and addresses.
+/// A header as the parsers read it: bytes, big-endian half-words and
+/// four-byte fields at even offsets, and addresses.
 trait Header: Copy {
+    fn byte(self, at: usize) -> u8;
     fn be16(self, at: usize) -> u16;
+    fn quad(self, at: usize) -> [u8; 4];
     fn mac(self, at: usize) -> Mac;
 }
 
@@ -139,8 +141,19 @@ struct Bytes<'a>(&'a [u8]);
 
 impl Header for Bytes<'_> {
     #[inline(always)]
+    fn byte(self, at: usize) -> u8 {
+        self.0[at]
+    }
+
+    #[inline(always)]
     fn be16(self, at: usize) -> u16 {
         be16(self.0, at)
+    }
+
+    #[inline(always)]
+    fn quad(self, at: usize) -> [u8; 4] {
+        let f = self.0;
+        [f[at], f[at + 1], f[at + 2], f[at + 3]]
     }
 
     #[inline(always)]
@@ -156,12 +169,36 @@ impl Header for Bytes<'_> {
 /// join them): as half-words it is three loads, an EtherType one. Fixed
 /// size, so that no read needs a bounds check.
 #[derive(Clone, Copy)]
-struct Halves<'a>(&'a [u16; HEADER / 2]);
+struct Halves<'a, const N: usize>(&'a [u16; N]);
 
-impl Header for Halves<'_> {
+impl<const N: usize> Halves<'_, N> {
+    /// The first `2 N` bytes of `b` as half-words, if `b` starts 2-aligned
+    /// and holds them.
+    #[inline(always)]
+    fn of(b: &[u8]) -> Option<Halves<'_, N>> {
+        let n = 2 * N;
+        b.get(..n)
+            .and_then(|h| bytemuck::try_cast_slice::<u8, u16>(h).ok())
+            .and_then(|h| h.first_chunk::<N>())
+            .map(Halves)
+    }
+}
+
+impl<const N: usize> Header for Halves<'_, N> {
+    #[inline(always)]
+    fn byte(self, at: usize) -> u8 {
+        self.0[at / 2].to_ne_bytes()[at % 2]
+    }
+
     #[inline(always)]
     fn be16(self, at: usize) -> u16 {
         u16::from_be_bytes(self.0[at / 2].to_ne_bytes())
+    }
+
+    #[inline(always)]
+    fn quad(self, at: usize) -> [u8; 4] {
+        let i = at / 2;
+        bytemuck::cast([self.0[i], self.0[i + 1]])
     }
 
     #[inline(always)]
@@ -189,11 +226,8 @@ pub fn parse(f: &[u8]) -> Result<Parsed, ParseError> {
     // A checked cast (bytemuck): half-words only where the start is
     // 2-aligned and the frame holds the whole header (every frame but a
     // runt's); any other is read byte by byte, with the same result.
-    let halves = f
-        .first_chunk::<HEADER>()
-        .and_then(|h| bytemuck::try_from_bytes::<[u16; HEADER / 2]>(h).ok());
-    match halves {
-        Some(h) => parse_header(Halves(h), f.len()),
+    match Halves::<{ HEADER / 2 }>::of(f) {
+        Some(h) => parse_header(h, f.len()),
         None => parse_header(Bytes(f), f.len()),
     }
 }
@@ -234,7 +268,10 @@ fn ports(b: &[u8], proto: u8) -> L4 {
     if b.len() < 4 {
         return L4::None;
     }
-    let (src, dst) = (be16(b, 0), be16(b, 2));
+    let (src, dst) = match Halves::<2>::of(b) {
+        Some(h) => (h.be16(0), h.be16(2)),
+        None => (be16(b, 0), be16(b, 2)),
+    };
     match proto {
         6 => L4::Tcp { src, dst },
         17 => L4::Udp { src, dst },
@@ -242,23 +279,39 @@ fn ports(b: &[u8], proto: u8) -> L4 {
     }
 }
 
+/// The IPv4 header's fixed part.
+const IPV4_HEADER: usize = 20;
+
+/// The L3 header starts 2-aligned in a 2-aligned frame (at 14, 18 or 22):
+/// its fields as half-words, as the Ethernet header's are.
 fn parse_v4(b: &[u8]) -> L3 {
-    if b.len() < 20 || b[0] >> 4 != 4 {
+    match Halves::<{ IPV4_HEADER / 2 }>::of(b) {
+        Some(h) => parse_v4_with(h, b),
+        None if b.len() < IPV4_HEADER => L3::Other,
+        None => parse_v4_with(Bytes(b), b),
+    }
+}
+
+/// `h` reads at least the fixed part of `b`.
+#[inline(always)]
+fn parse_v4_with(h: impl Header, b: &[u8]) -> L3 {
+    let version_ihl = h.byte(0);
+    if version_ihl >> 4 != 4 {
         return L3::Other;
     }
-    let ihl = usize::from(b[0] & 0xf) * 4;
-    if ihl < 20 || b.len() < ihl {
+    let ihl = usize::from(version_ihl & 0xf) * 4;
+    if ihl < IPV4_HEADER || b.len() < ihl {
         return L3::Other;
     }
-    let fragment = be16(b, 6) & 0x3fff != 0;
+    let fragment = h.be16(6) & 0x3fff != 0;
     let l4 = if fragment {
         L4::None
     } else {
-        ports(&b[ihl..], b[9])
+        ports(&b[ihl..], h.byte(9))
     };
     L3::V4 {
-        src: [b[12], b[13], b[14], b[15]],
-        dst: [b[16], b[17], b[18], b[19]],
+        src: h.quad(12),
+        dst: h.quad(16),
         l4,
     }
 }
@@ -355,6 +408,59 @@ mod tests {
                 parse_header(Bytes(f), f.len())
             };
             proptest::prop_assert_eq!(parse(f), by_bytes);
+        }
+    }
+
+    /// IPv4 as the parser read it before it read half-words: byte by byte.
+    fn v4_by_bytes(b: &[u8]) -> L3 {
+        if b.len() < 20 || b[0] >> 4 != 4 {
+            return L3::Other;
+        }
+        let ihl = usize::from(b[0] & 0xf) * 4;
+        if ihl < 20 || b.len() < ihl {
+            return L3::Other;
+        }
+        let l4 = match (be16(b, 6) & 0x3fff != 0, b.get(ihl..ihl + 4), b[9]) {
+            (false, Some(p), 6) => L4::Tcp {
+                src: be16(p, 0),
+                dst: be16(p, 2),
+            },
+            (false, Some(p), 17) => L4::Udp {
+                src: be16(p, 0),
+                dst: be16(p, 2),
+            },
+            _ => L4::None,
+        };
+        L3::V4 {
+            src: [b[12], b[13], b[14], b[15]],
+            dst: [b[16], b[17], b[18], b[19]],
+            l4,
+        }
+    }
+
+    proptest::proptest! {
+        /// Any IPv4-ish header (version 4 and a small IHL often, TCP or
+        /// UDP often, fragments sometimes), at any start: what the byte
+        /// by byte reading gives.
+        #[test]
+        fn ipv4_parses_alike_at_every_start(
+            mut bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..72),
+            ihl in 3u8..8,
+            proto in proptest::sample::select(vec![6u8, 17, 1]),
+            off in 0usize..8,
+        ) {
+            if let Some(b) = bytes.get_mut(0) {
+                *b = 0x40 | ihl;
+            }
+            if let Some(b) = bytes.get_mut(9) {
+                *b = proto;
+            }
+            #[repr(C, align(16))]
+            struct Aligned([u8; 96]);
+            let mut buf = Aligned([0; 96]);
+            buf.0[off..off + bytes.len()].copy_from_slice(&bytes);
+            let b = &buf.0[off..off + bytes.len()];
+            proptest::prop_assert_eq!(parse_v4(b), v4_by_bytes(b));
         }
     }
 
