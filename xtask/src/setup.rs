@@ -140,20 +140,9 @@ fn install_from_backports(package: &str) -> Result<()> {
         "{} not found: installing {package} from {BACKPORTS}",
         sim_tests::qemu::QEMU
     );
-    let run = |args: &[&str]| -> Result<()> {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        if !status.success() {
-            bail!("`apt-get {}` failed", args.join(" "));
-        }
-        Ok(())
-    };
-    run(&["update", "-qq"])?;
+    apt_get(&["update", "-qq"])?;
     refuse_removals(&["-t", BACKPORTS, package])?;
-    run(&[
+    apt_get(&[
         "install",
         "-y",
         "-qq",
@@ -216,23 +205,25 @@ fn ensure_program(qemu: &str, package: &str) -> Result<()> {
     }
     eprintln!("{qemu} not found: installing {package} with apt-get");
     refuse_removals(&[package])?;
-    for args in [
-        &["update", "-qq"][..],
-        // Never at the cost of a package the machine has (installing
-        // Debian 12's QEMU once removed a newer qemu-utils from backports).
-        &["install", "-y", "-qq", "--no-remove", package][..],
-    ] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("running apt-get")?;
-        if !status.success() {
-            bail!("`apt-get {}` failed", args.join(" "));
-        }
-    }
+    apt_get(&["update", "-qq"])?;
+    // Never at the cost of a package the machine has (installing Debian
+    // 12's QEMU once removed a newer qemu-utils from backports).
+    apt_get(&["install", "-y", "-qq", "--no-remove", package])?;
     if !have(qemu) {
         bail!("{qemu} still not found after installing {package}");
+    }
+    Ok(())
+}
+
+/// Runs `apt-get ARGS` without questions, to the end.
+fn apt_get(args: &[&str]) -> Result<()> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
+    if !status.success() {
+        bail!("`apt-get {}` failed", args.join(" "));
     }
     Ok(())
 }
