@@ -13,7 +13,7 @@ use firmware::frame;
 use firmware::mac::Mac;
 use firmware::mac_table::{Hit, MacTable, slots_for};
 use sim_tests::drivers::pf::PfDriver;
-use sim_tests::frames::FrameSpec;
+use sim_tests::frames::{FrameSpec, spread_mac};
 use sim_tests::lab::{Lab, PEER};
 use sim_tests::sim::Sim;
 use sim_tests::transport::Transport;
@@ -57,7 +57,8 @@ fn classifier(c: &mut Criterion) {
 /// The unicast table filled to its capacity at 16 to 4096 filters: 32
 /// lookups per iteration (hits, misses, and the hits as one burst), so a
 /// figure over 32 is the time per lookup. Keys are random addresses
-/// ([`spread_mac`]), so the larger tables pay their cache misses.
+/// (`sim_tests::frames::spread_mac`), so the larger tables pay their
+/// cache misses.
 fn mac_table(c: &mut Criterion) {
     let mut g = c.benchmark_group("mac_table");
     g.throughput(Throughput::Elements(32));
@@ -67,21 +68,6 @@ fn mac_table(c: &mut Criterion) {
     table_at::<{ slots_for(1024) }>(&mut g, 1024);
     table_at::<{ slots_for(4096) }>(&mut g, 4096);
     g.finish();
-}
-
-/// The `i`-th address the table benches use: random bits (splitmix64 of
-/// `i`, so every run has the same keys) under a locally administered
-/// unicast prefix. Not a multiplicative stride: a stride by the golden
-/// ratio, as the table's own hash multiplies by, made structured
-/// collisions (1.6 to 3.2 probes a hit depending on the size, against 1.4
-/// to 2.0 for random keys), so the spread over sizes measured the keys.
-fn spread_mac(i: usize) -> Mac {
-    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    let b = z.to_be_bytes();
-    Mac([0x02, b[0], b[1], b[2], b[3], b[4]])
 }
 
 fn table_at<const S: usize>(

@@ -453,7 +453,114 @@ fn table_at_capacity() -> Result<()> {
         );
     }
     println!("  DPDK rte_hash peer: {}", dpdk_peer_status());
+    table_counts()
+}
+
+/// The same lookups counted by cachegrind (`sim-tests/examples/
+/// table_counts.rs`): instructions and simulated L1 data misses per
+/// lookup, the same on every run, where wall-clock medians on a shared
+/// machine move by as much as the sizes differ. Each figure is the
+/// difference between three rounds over the 4096 keys and one, over the
+/// two rounds' lookups, so the table's filling and the keys' set-up drop
+/// out. Skipped, and said, without valgrind.
+fn table_counts() -> Result<()> {
+    if !crate::setup::have("valgrind") {
+        println!("  cachegrind counts: valgrind not installed (Debian: valgrind): skipped");
+        return Ok(());
+    }
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "sim-tests",
+            "--example",
+            "table_counts",
+        ])
+        .status()
+        .context("building the table_counts example")?;
+    if !status.success() {
+        bail!("building sim-tests' table_counts example failed");
+    }
+    let exe = crate::target_dir().join("release/examples/table_counts");
+    println!(
+        "
+the same lookups under cachegrind (per lookup: instructions, L1 data misses):"
+    );
+    println!(
+        "{:>8} {:>16} {:>16} {:>16}",
+        "filters", "hit", "miss", "burst hit"
+    );
+    const KINDS: [&str; 3] = ["hit", "miss", "burst"];
+    let mut rows = Vec::new();
+    for n in TABLE_SIZES {
+        let mut row = Vec::new();
+        for kind in KINDS {
+            let one = cachegrind(&exe, n, kind, 1)?;
+            let three = cachegrind(&exe, n, kind, 3)?;
+            let lookups = 2.0 * TABLE_KEYS as f64;
+            row.push((
+                (three.0 - one.0) as f64 / lookups,
+                (three.1 - one.1) as f64 / lookups,
+            ));
+        }
+        println!(
+            "{n:>8} {:>9.1} {:>6.3} {:>9.1} {:>6.3} {:>9.1} {:>6.3}",
+            row[0].0, row[0].1, row[1].0, row[1].1, row[2].0, row[2].1
+        );
+        rows.push(row);
+    }
+    for (k, kind) in KINDS.iter().enumerate() {
+        let ir: Vec<f64> = rows.iter().map(|r| r[k].0).collect();
+        let lo = ir.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = ir.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "  {kind}: {lo:.1}..{hi:.1} instructions a lookup, spread {:.0}%",
+            (hi / lo - 1.0) * 100.0
+        );
+    }
     Ok(())
+}
+
+/// Keys a round of `table_counts` looks up (as the bench has).
+const TABLE_KEYS: usize = 4096;
+
+/// Instructions and L1 data misses (reads and writes) of one run of
+/// `table_counts` under cachegrind, read from its summary.
+fn cachegrind(exe: &std::path::Path, n: u32, kind: &str, rounds: usize) -> Result<(u64, u64)> {
+    let out = std::process::Command::new("valgrind")
+        .args([
+            "--tool=cachegrind",
+            "--cache-sim=yes",
+            "--cachegrind-out-file=/dev/null",
+        ])
+        .arg(exe)
+        .args([n.to_string(), kind.to_string(), rounds.to_string()])
+        .output()
+        .context("running valgrind")?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("table_counts {n} {kind} {rounds} under cachegrind failed:\n{text}");
+    }
+    cachegrind_summary(&text)
+}
+
+/// `I refs` and `D1 misses` of a cachegrind summary (`==PID== NAME: N,NNN
+/// ...` lines on stderr).
+fn cachegrind_summary(text: &str) -> Result<(u64, u64)> {
+    let field = |name: &str| -> Result<u64> {
+        text.lines()
+            .find_map(|l| {
+                let rest = l.split_once("== ")?.1.trim_start();
+                let value = rest.strip_prefix(name)?.trim_start();
+                let first = value.split_whitespace().next()?;
+                first.replace(',', "").parse().ok()
+            })
+            .with_context(|| format!("cachegrind printed no `{name}` line:\n{text}"))
+    };
+    Ok((field("I   refs:")?, field("D1  misses:")?))
 }
 
 /// Why the DPDK peer (a C harness against Debian's libdpdk-dev) did not
@@ -475,6 +582,19 @@ fn dpdk_peer_status() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cachegrind_summaries_are_read() {
+        let text = "==24431== Cachegrind, a cache and branch-prediction profiler\n\
+                    ==24431== I   refs:      1,831,699\n\
+                    ==24431== I1  misses:        1,484\n\
+                    ==24431== D   refs:        385,740  (237,436 rd   + 148,304 wr)\n\
+                    ==24431== D1  misses:        9,188  (  6,754 rd   +   2,434 wr)\n\
+                    ==24431== LLd misses:        4,008  (  1,637 rd   +   2,371 wr)\n";
+        assert_eq!(cachegrind_summary(text).unwrap(), (1_831_699, 9_188));
+        let err = cachegrind_summary("==1== I   refs:      12\n").unwrap_err();
+        assert!(format!("{err:#}").contains("D1  misses:"), "{err:#}");
+    }
 
     fn row(path: &str, entries: u64, dests: u64, n: u64) -> Row {
         Row {
