@@ -13,7 +13,7 @@ use firmware::frame;
 use firmware::mac::Mac;
 use firmware::mac_table::{Hit, MacTable, slots_for};
 use sim_tests::drivers::pf::PfDriver;
-use sim_tests::frames::{FrameSpec, spread_mac};
+use sim_tests::frames::{FrameSpec, TABLE_KEYS, spread_mac, table_keys};
 use sim_tests::lab::{Lab, PEER};
 use sim_tests::sim::Sim;
 use sim_tests::transport::Transport;
@@ -78,16 +78,13 @@ fn table_at<const S: usize>(
     for i in 0..n {
         assert!(t.insert(&spread_mac(i), 1 + i % 256), "claim {i} of {n}");
     }
-    // 4096 hit keys cycling over the n inserted, in an order unrelated to
-    // their slots; misses are addresses never inserted.
-    let hits: Vec<Mac> = (0..4096).map(|k| spread_mac((k * 40_503) % n)).collect();
-    let misses: Vec<Mac> = (0..4096).map(|k| spread_mac(n + k)).collect();
+    let (hits, misses) = table_keys(n);
     for (m, want_hit) in [(&hits[0], true), (&misses[0], false)] {
         assert_eq!(t.get(m) != Hit::Miss, want_hit);
     }
     let mut at = 0;
     let mut next = move || {
-        at = (at + 32) % 4096;
+        at = (at + 32) % TABLE_KEYS;
         at
     };
     g.bench_function(format!("hit_{n}"), |b| {

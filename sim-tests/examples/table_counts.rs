@@ -8,11 +8,8 @@
 
 use firmware::mac::Mac;
 use firmware::mac_table::{Hit, MacTable, slots_for};
-use sim_tests::frames::spread_mac;
+use sim_tests::frames::{TABLE_KEYS, spread_mac, table_keys};
 use std::hint::black_box;
-
-/// Keys per round (as the bench has).
-const KEYS: usize = 4096;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,15 +48,18 @@ fn run<const S: usize>(n: usize, kind: &str, rounds: usize) -> Option<usize> {
     for i in 0..n {
         assert!(t.insert(&spread_mac(i), 1 + i % 256), "claim {i} of {n}");
     }
-    let hits: Vec<Mac> = (0..KEYS).map(|k| spread_mac((k * 40_503) % n)).collect();
-    let misses: Vec<Mac> = (0..KEYS).map(|k| spread_mac(n + k)).collect();
+    let (hits, misses) = table_keys(n);
     let answered = match kind {
         "hit" => lookups(&t, &hits, rounds, |h| matches!(h, Hit::One(_))),
         "miss" => lookups(&t, &misses, rounds, |h| h == Hit::Miss),
         "burst" => bursts(&t, &hits, rounds),
         _ => return None,
     };
-    assert_eq!(answered, KEYS * rounds, "every {kind} must answer as one");
+    assert_eq!(
+        answered,
+        TABLE_KEYS * rounds,
+        "every {kind} must answer as one"
+    );
     Some(answered)
 }
 

@@ -84,3 +84,17 @@ pub fn spread_mac(i: usize) -> Mac {
     let b = z.to_be_bytes();
     Mac([0x02, b[0], b[1], b[2], b[3], b[4]])
 }
+
+/// Keys the unicast table's benches look up per round.
+pub const TABLE_KEYS: usize = 4096;
+
+/// The keys for a table holding `spread_mac(0..n)`: [`TABLE_KEYS`] hits
+/// cycling over the `n` inserted in an order unrelated to their slots, and
+/// as many misses (addresses never inserted).
+pub fn table_keys(n: usize) -> (Vec<Mac>, Vec<Mac>) {
+    let hits = (0..TABLE_KEYS)
+        .map(|k| spread_mac((k * 40_503) % n))
+        .collect();
+    let misses = (0..TABLE_KEYS).map(|k| spread_mac(n + k)).collect();
+    (hits, misses)
+}

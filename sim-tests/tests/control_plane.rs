@@ -722,6 +722,15 @@ fn a_reset_the_firmware_misses_is_tried_again() {
         "it waited before trying again"
     );
     assert!(up.link_enabled);
+    // A reset alone, the same way, and how many times it was tried again.
+    late.0.firmware_running = false;
+    let (again, retried) = vf.reset_retrying(&mut late.0, 2);
+    assert!(matches!(again, Err(VfError::ResetFailed)));
+    assert_eq!(retried, 1, "two tries are one retry");
+    late.0.firmware_running = false;
+    let (done, retried) = vf.reset_retrying(&mut late, 3);
+    assert!(done.is_ok(), "{done:?}");
+    assert_eq!(retried, 1, "answered on the second try");
 }
 
 fn rebuilds(sim: &Sim) -> u64 {

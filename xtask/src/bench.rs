@@ -500,7 +500,7 @@ the same lookups under cachegrind (per lookup: instructions, L1 data misses):"
         for kind in KINDS {
             let one = cachegrind(&exe, n, kind, 1)?;
             let three = cachegrind(&exe, n, kind, 3)?;
-            let lookups = 2.0 * TABLE_KEYS as f64;
+            let lookups = 2.0 * sim_tests::frames::TABLE_KEYS as f64;
             row.push((
                 (three.0 - one.0) as f64 / lookups,
                 (three.1 - one.1) as f64 / lookups,
@@ -523,9 +523,6 @@ the same lookups under cachegrind (per lookup: instructions, L1 data misses):"
     }
     Ok(())
 }
-
-/// Keys a round of `table_counts` looks up (as the bench has).
-const TABLE_KEYS: usize = 4096;
 
 /// Instructions and L1 data misses (reads and writes) of one run of
 /// `table_counts` under cachegrind, read from its summary.

@@ -10,7 +10,7 @@ use firmware::vf::VlanProto;
 use sim_tests::capture::Capture;
 use sim_tests::cosim::{CoSim, CoSimOptions};
 use sim_tests::drivers::pf::PfDriver;
-use sim_tests::drivers::vf::{RESET_RETRY_US, VfDriver, VfError};
+use sim_tests::drivers::vf::{VfDriver, VfError};
 use sim_tests::transport::Transport;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -216,17 +216,9 @@ fn control_timing(dev: &mut CoSim, pf: &mut PfDriver, vf: &mut VfDriver) -> Resu
     // such a run's times include the retry's wait).
     let mut retried = 0;
     let reset = timed(5, 50_000, &mut |d| {
-        let mut left = REAL_TIME_RESET_TRIES;
-        loop {
-            match vf.reset(d) {
-                Err(VfError::ResetFailed) if left > 1 => {
-                    left -= 1;
-                    retried += 1;
-                    d.delay_us(RESET_RETRY_US);
-                }
-                done => return done.map(drop).map_err(vf_err),
-            }
-        }
+        let (done, again) = vf.reset_retrying(d, REAL_TIME_RESET_TRIES);
+        retried += again;
+        done.map(drop).map_err(vf_err)
     })?;
     eprintln!(
         "    VF reset handshake (VFCTRL.RST to the VF_RESET reply; ixgbevf waits 10 ms in it): {reset}{}",

@@ -116,11 +116,7 @@ fn is_backport(version: &str) -> bool {
 /// sources first if no source names it. Refuses, as every install here
 /// does, what would remove a package.
 fn install_from_backports(package: &str) -> Result<()> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !root || !have("apt-get") {
+    if !is_root() || !have("apt-get") {
         bail!(
             "{} not found, and this machine's qemu-utils is from {BACKPORTS}: install {package} from there (`sudo apt-get install -t {BACKPORTS} {package}`)",
             sim_tests::qemu::QEMU
@@ -196,11 +192,7 @@ fn ensure_program(qemu: &str, package: &str) -> Result<()> {
     if have(qemu) {
         return Ok(());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !root || !have("apt-get") {
+    if !is_root() || !have("apt-get") {
         bail!("{qemu} not found: install it (Debian/Ubuntu: `sudo apt-get install -y {package}`)");
     }
     eprintln!("{qemu} not found: installing {package} with apt-get");
@@ -213,6 +205,14 @@ fn ensure_program(qemu: &str, package: &str) -> Result<()> {
         bail!("{qemu} still not found after installing {package}");
     }
     Ok(())
+}
+
+/// Whether this runs as root (apt-get may then install).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 /// Runs `apt-get ARGS` without questions, to the end.

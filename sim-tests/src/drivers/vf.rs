@@ -405,16 +405,18 @@ impl VfDriver {
         t: &mut impl Transport,
         tries: u32,
     ) -> Result<BringUp, VfError> {
-        let mut left = tries.max(1);
-        loop {
-            match self.bring_up(t) {
-                Err(VfError::ResetFailed) if left > 1 => {
-                    left -= 1;
-                    t.delay_us(RESET_RETRY_US);
-                }
-                done => return done,
-            }
-        }
+        retrying_reset_failures(t, tries, |t| self.bring_up(t)).0
+    }
+
+    /// [`reset`](Self::reset), tried again the same way; also how many
+    /// times it was tried again (a timing that includes the waits should
+    /// say so).
+    pub fn reset_retrying(
+        &mut self,
+        t: &mut impl Transport,
+        tries: u32,
+    ) -> (Result<Option<Mac>, VfError>, u32) {
+        retrying_reset_failures(t, tries, |t| self.reset(t))
     }
 
     pub fn bring_up(&mut self, t: &mut impl Transport) -> Result<BringUp, VfError> {
@@ -454,5 +456,25 @@ impl VfDriver {
             rx_queues: rx,
             link_enabled,
         })
+    }
+}
+
+/// Runs `op` up to `tries` times (at least once), [`RESET_RETRY_US`] apart,
+/// while it fails because the PF side did not finish a reset in time; its
+/// last result and the retries it took.
+fn retrying_reset_failures<T: Transport, R>(
+    t: &mut T,
+    tries: u32,
+    mut op: impl FnMut(&mut T) -> Result<R, VfError>,
+) -> (Result<R, VfError>, u32) {
+    let mut retried = 0;
+    loop {
+        match op(t) {
+            Err(VfError::ResetFailed) if retried + 1 < tries.max(1) => {
+                retried += 1;
+                t.delay_us(RESET_RETRY_US);
+            }
+            done => return (done, retried),
+        }
     }
 }
