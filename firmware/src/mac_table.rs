@@ -356,6 +356,64 @@ mod tests {
         assert_eq!(t.get(&mac(99)), Hit::Miss, "a miss on a full table ends");
     }
 
+    /// The table against a map from address to its owners, on tables
+    /// small enough that clusters wrap and fill.
+    fn agrees_with_a_map<const S: usize>(claims: &[(u16, u8)], probes: &[u16]) {
+        use std::collections::BTreeMap;
+        let mut t = MacTable::<S>::new();
+        let mut model: BTreeMap<u16, std::vec::Vec<usize>> = BTreeMap::new();
+        for &(a, f) in claims {
+            let f = usize::from(f);
+            let before: usize = model.values().map(|v| v.len()).sum();
+            let repeat = model.get(&a).is_some_and(|v| v.contains(&f));
+            let took = t.insert(&mac(u32::from(a)), f);
+            assert_eq!(
+                took,
+                repeat || before < MacTable::<S>::CAPACITY,
+                "claim {a} by {f}"
+            );
+            if took && !repeat {
+                model.entry(a).or_default().push(f);
+            }
+        }
+        for &a in probes.iter().chain(model.keys()) {
+            let got = t.get(&mac(u32::from(a)));
+            match model.get(&a).map(|v| v.as_slice()) {
+                None => assert_eq!(got, Hit::Miss, "address {a}"),
+                Some(&[f]) => assert_eq!(got, Hit::One(f), "address {a}"),
+                Some(owners) => {
+                    let Hit::Shared(at) = got else {
+                        panic!("address {a}: {got:?}, owners {owners:?}");
+                    };
+                    let mut set = PoolSet::EMPTY;
+                    t.owners(mac(u32::from(a)), at, &mut set);
+                    let mut want = owners.to_vec();
+                    want.sort();
+                    assert_eq!(set.iter().collect::<std::vec::Vec<_>>(), want);
+                }
+            }
+        }
+        // Cleared and restored, the table answers as before.
+        let mut copy = MacTable::<S>::new();
+        copy.insert(&mac(60_000), 1);
+        copy.restore_from(&t);
+        assert!(copy == t, "restore_from copies the slots and lines");
+        t.clear();
+        assert!(t.slots.iter().all(|&w| w == 0));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tables_agree_with_a_map(
+            claims in proptest::collection::vec((0u16..200, 0u8..12), 0..120),
+            probes in proptest::collection::vec(0u16..400, 0..64),
+        ) {
+            agrees_with_a_map::<8>(&claims, &probes);
+            agrees_with_a_map::<24>(&claims, &probes);
+            agrees_with_a_map::<96>(&claims, &probes);
+        }
+    }
+
     #[test]
     fn probes_wrap_around_the_end() {
         // Addresses whose home is the last slot, found by search.
