@@ -78,6 +78,47 @@ pub struct BoardConfig {
     pub shared_memory: Option<SharedMemory>,
     pub timer: Timer,
     pub capacities: Capacities,
+    /// The cores the firmware runs on; absent: the boot core only.
+    #[serde(default)]
+    pub cpu: Cpu,
+}
+
+/// The cores the firmware may use, and how it starts the others.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cpu {
+    /// Cores that run data-path work, the boot core included (1 to
+    /// [`Cpu::MAX_CORES`]). Core `i` is the one whose MPIDR Aff0 is `i`.
+    pub data_path_cores: u8,
+    /// How the boot core starts the others (PSCI CPU_ON).
+    pub psci: Psci,
+}
+
+impl Cpu {
+    /// Most cores a board may name: the per-core stacks are static.
+    pub const MAX_CORES: u8 = 8;
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu {
+            data_path_cores: 1,
+            psci: Psci::None,
+        }
+    }
+}
+
+/// The PSCI conduit: what the firmware below us (QEMU's built-in PSCI,
+/// TF-A) answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Psci {
+    /// No PSCI: the other cores stay parked.
+    None,
+    /// `hvc #0` (QEMU virt entered at EL1).
+    Hvc,
+    /// `smc #0` (TF-A at EL3).
+    Smc,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -454,6 +495,20 @@ fn parse(path: &Path, table: toml::Table) -> Result<BoardConfig, ConfigError> {
 
 fn validate(path: &Path, c: &BoardConfig) -> Result<(), ConfigError> {
     let err = |field: &str, problem: String| Err(error(path, field, problem));
+
+    let cores = c.cpu.data_path_cores;
+    if !(1..=Cpu::MAX_CORES).contains(&cores) {
+        return err(
+            "cpu.data_path_cores",
+            format!("{cores} is not 1 to {}", Cpu::MAX_CORES),
+        );
+    }
+    if cores > 1 && c.cpu.psci == Psci::None {
+        return err(
+            "cpu.psci",
+            format!("\"none\": {cores} data-path cores need PSCI to start the others"),
+        );
+    }
 
     let name = &c.board.name;
     if name.is_empty()

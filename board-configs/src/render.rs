@@ -130,6 +130,23 @@ pub fn render_rust(board: &Board) -> String {
     );
     let _ = writeln!(w, "}}");
 
+    let _ = writeln!(w, "\n/// The cores.\n#[rustfmt::skip]\npub mod cpu {{");
+    let _ = writeln!(
+        w,
+        "    /// Cores running data-path work, the boot core included.\n    pub const DATA_PATH_CORES: usize = {};",
+        c.cpu.data_path_cores
+    );
+    let conduit = match c.cpu.psci {
+        crate::Psci::None => 0,
+        crate::Psci::Hvc => 1,
+        crate::Psci::Smc => 2,
+    };
+    let _ = writeln!(
+        w,
+        "    /// PSCI conduit: 0 none, 1 `hvc`, 2 `smc`.\n    pub const PSCI_CONDUIT: u8 = {conduit};"
+    );
+    let _ = writeln!(w, "}}");
+
     let cap = &c.capacities;
     let _ = writeln!(
         w,

@@ -114,6 +114,28 @@ fn capacity_limits_are_enforced() {
 }
 
 #[test]
+fn data_path_cores_need_psci_and_a_bound() {
+    let e = load_edited("data_path_cores = 4", "data_path_cores = 0").unwrap_err();
+    assert_eq!(e.field, "cpu.data_path_cores");
+    let e = load_edited("data_path_cores = 4", "data_path_cores = 9").unwrap_err();
+    assert_eq!(e.field, "cpu.data_path_cores");
+    let e = load_edited("psci = \"hvc\"", "psci = \"none\"").unwrap_err();
+    assert_eq!(e.field, "cpu.psci");
+    let e = load_edited("psci = \"hvc\"", "psci = \"spin\"").unwrap_err();
+    assert_eq!(e.field, "cpu.psci");
+    // A board without the section runs on its boot core.
+    let zcu = load(&resolve("zcu102").unwrap()).unwrap();
+    assert_eq!(zcu.config.cpu.data_path_cores, 1);
+    assert_eq!(zcu.config.cpu.psci, Psci::None);
+    let rust = render_rust(&load(&resolve("qemu-virt-256vf").unwrap()).unwrap());
+    assert!(
+        rust.contains("pub const DATA_PATH_CORES: usize = 4;"),
+        "{rust}"
+    );
+    assert!(rust.contains("pub const PSCI_CONDUIT: u8 = 1;"), "{rust}");
+}
+
+#[test]
 fn timer_interrupt_must_be_a_ppi() {
     let e = load_edited("intid = 27", "intid = 40").unwrap_err();
     assert_eq!(e.field, "timer.intid");

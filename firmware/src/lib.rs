@@ -10,11 +10,14 @@
 //! - [`mailbox`]: the PF side of the ixgbe VF mailbox, under PF policy.
 //! - [`admin`]: the PF administration protocol; [`events`]: what the PF hears.
 //! - [`vf`], [`pools`], [`mac`]: VF state, shared tables, MAC addresses.
+//! - [`cores`]: the data path across cores (queue owners, lock-free
+//!   handoff rings, per-core counters).
 #![cfg_attr(not(test), no_std)]
 
 pub mod admin;
 pub mod boot;
 pub mod classifier;
+pub mod cores;
 pub mod device;
 pub mod dma_engine;
 pub mod drops;

@@ -1,0 +1,275 @@
+//! The data path across cores, without a lock.
+//!
+//! Each function's receive queues belong to one core ([`owner`]), so only
+//! that core ever writes a function's ring: no lock on a ring tail. The
+//! uplink's receive work is spread over the cores (core `c` takes the
+//! frames whose RSS queue is `c`), and a frame one core classified for a
+//! function another core owns is handed over through a single-producer,
+//! single-consumer ring ([`Handoff`]) from the one to the other: a
+//! [`Mesh`] holds one ring for every ordered pair of cores. Every core
+//! counts in its own cache line ([`CoreCounters`]), folded when read
+//! ([`Mesh::fold`]).
+//!
+//! What a ring carries is a [`Work`]: the frame's handle (where it lies in
+//! packet memory), the function and the queue. A slot is one atomic word,
+//! so the whole module is safe code: misuse (two producers on one ring)
+//! would lose work, never memory safety.
+//!
+//! A full ring is not a drop: the producing core keeps the frame (it stays
+//! in the uplink's ring, as a NIC leaves a descriptor it cannot yet
+//! serve), drains its own incoming rings, and tries again
+//! ([`CoreCounters::handoff_stalls`] counts the waits). Since every core
+//! drains while it waits, two cores full towards each other still move.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The core that owns function `f`'s queues, of `cores`: functions
+/// round-robin, so the PF and the VFs spread evenly whatever their count.
+#[inline(always)]
+pub fn owner(f: usize, cores: usize) -> usize {
+    f % cores
+}
+
+/// The core whose share of the uplink's receive work a frame of RSS hash
+/// `hash` is (its RSS queue, one per core).
+#[inline(always)]
+pub fn rx_core(hash: u32, cores: usize) -> usize {
+    crate::rss::queue_for(hash, cores as u32) as usize
+}
+
+/// A frame for a function's queue, as one word: handle in the low 32
+/// bits, function in the next 16, queue in the next 8 (bit 63 set, so a
+/// slot is never all zeros).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Work {
+    pub frame: u32,
+    pub function: u16,
+    pub queue: u8,
+}
+
+impl Work {
+    const PRESENT: u64 = 1 << 63;
+
+    #[inline(always)]
+    fn pack(self) -> u64 {
+        Self::PRESENT
+            | u64::from(self.queue) << 48
+            | u64::from(self.function) << 32
+            | u64::from(self.frame)
+    }
+
+    #[inline(always)]
+    fn unpack(w: u64) -> Work {
+        Work {
+            frame: w as u32,
+            function: (w >> 32) as u16,
+            queue: (w >> 48) as u8,
+        }
+    }
+}
+
+/// A 64-byte line of its own: the two ends of a ring and each core's
+/// counters are written by different cores.
+#[repr(C, align(64))]
+struct Line<T>(T);
+
+/// A single-producer, single-consumer ring of `D` (a power of two) works.
+/// Head and tail run freely and wrap; `tail - head` is the fill.
+#[repr(C)]
+pub struct Handoff<const D: usize> {
+    /// Written by the consumer only.
+    head: Line<AtomicU32>,
+    /// Written by the producer only.
+    tail: Line<AtomicU32>,
+    slots: [AtomicU64; D],
+}
+
+impl<const D: usize> Handoff<D> {
+    const SIZE: () = assert!(D.is_power_of_two() && D <= 1 << 16);
+
+    pub const fn new() -> Self {
+        let () = Self::SIZE;
+        Handoff {
+            head: Line(AtomicU32::new(0)),
+            tail: Line(AtomicU32::new(0)),
+            slots: [const { AtomicU64::new(0) }; D],
+        }
+    }
+
+    /// The producer's side: false if the ring is full (nothing written).
+    #[inline]
+    pub fn push(&self, w: Work) -> bool {
+        let tail = self.tail.0.load(Ordering::Relaxed);
+        // Acquire: the consumer's read of the slot we reuse is done.
+        let head = self.head.0.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) as usize >= D {
+            return false;
+        }
+        self.slots[tail as usize % D].store(w.pack(), Ordering::Relaxed);
+        // Release: the slot is written before the tail says so.
+        self.tail.0.store(tail.wrapping_add(1), Ordering::Release);
+        true
+    }
+
+    /// The consumer's side: the oldest work, if any.
+    #[inline]
+    pub fn pop(&self) -> Option<Work> {
+        let head = self.head.0.load(Ordering::Relaxed);
+        if self.tail.0.load(Ordering::Acquire) == head {
+            return None;
+        }
+        let w = self.slots[head as usize % D].load(Ordering::Relaxed);
+        self.head.0.store(head.wrapping_add(1), Ordering::Release);
+        Some(Work::unpack(w))
+    }
+
+    /// Works waiting (a snapshot).
+    pub fn len(&self) -> usize {
+        let tail = self.tail.0.load(Ordering::Acquire);
+        tail.wrapping_sub(self.head.0.load(Ordering::Acquire)) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<const D: usize> Default for Handoff<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One core's counters, written by that core only (a load and a store,
+/// no atomic read-modify-write), read by anyone.
+#[derive(Default)]
+pub struct CoreCounters {
+    /// Frames this core took from its share of the uplink.
+    pub taken: AtomicU64,
+    /// Frames this core put into a queue it owns (its own and handed).
+    pub delivered: AtomicU64,
+    /// Frames it handed to another core.
+    pub handed_off: AtomicU64,
+    /// Frames its classification sent nowhere.
+    pub unclaimed: AtomicU64,
+    /// Times a handoff ring was full and the frame waited.
+    pub handoff_stalls: AtomicU64,
+}
+
+/// Adds one to a counter only its core writes.
+#[inline(always)]
+pub fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// The counters folded over the cores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Folded {
+    pub taken: u64,
+    pub delivered: u64,
+    pub handed_off: u64,
+    pub unclaimed: u64,
+    pub handoff_stalls: u64,
+}
+
+/// Rings between every ordered pair of `C` cores, `D` works each, and each
+/// core's counters.
+pub struct Mesh<const C: usize, const D: usize> {
+    /// `rings[from][to]`; the diagonal is unused.
+    rings: [[Handoff<D>; C]; C],
+    counters: [Line<CoreCounters>; C],
+}
+
+impl<const C: usize, const D: usize> Mesh<C, D> {
+    pub const fn new() -> Self {
+        Mesh {
+            rings: [const { [const { Handoff::new() }; C] }; C],
+            counters: [const {
+                Line(CoreCounters {
+                    taken: AtomicU64::new(0),
+                    delivered: AtomicU64::new(0),
+                    handed_off: AtomicU64::new(0),
+                    unclaimed: AtomicU64::new(0),
+                    handoff_stalls: AtomicU64::new(0),
+                })
+            }; C],
+        }
+    }
+
+    /// The ring from core `from` to core `to`.
+    pub fn ring(&self, from: usize, to: usize) -> &Handoff<D> {
+        &self.rings[from][to]
+    }
+
+    /// Core `c`'s own counters.
+    pub fn counters(&self, c: usize) -> &CoreCounters {
+        &self.counters[c].0
+    }
+
+    /// Every core's counters summed (each read once: a snapshot while the
+    /// cores run, exact once they stop).
+    pub fn fold(&self) -> Folded {
+        let mut f = Folded::default();
+        for c in &self.counters {
+            let c = &c.0;
+            f.taken += c.taken.load(Ordering::Relaxed);
+            f.delivered += c.delivered.load(Ordering::Relaxed);
+            f.handed_off += c.handed_off.load(Ordering::Relaxed);
+            f.unclaimed += c.unclaimed.load(Ordering::Relaxed);
+            f.handoff_stalls += c.handoff_stalls.load(Ordering::Relaxed);
+        }
+        f
+    }
+
+    /// Core `me` of `cores` (at most `C`) routes work it classified: into
+    /// `deliver` if it owns the function, else onto the ring to the owner.
+    /// False if that ring is full: the caller keeps the work and calls
+    /// [`drain`](Self::drain) before trying again.
+    #[inline]
+    pub fn route(&self, me: usize, cores: usize, w: Work, deliver: &mut impl FnMut(Work)) -> bool {
+        let to = owner(usize::from(w.function), cores);
+        let mine = self.counters(me);
+        if to == me {
+            deliver(w);
+            bump(&mine.delivered);
+            return true;
+        }
+        if self.rings[me][to].push(w) {
+            bump(&mine.handed_off);
+            true
+        } else {
+            bump(&mine.handoff_stalls);
+            false
+        }
+    }
+
+    /// Core `me` delivers everything the other cores handed it: how many.
+    #[inline]
+    pub fn drain(&self, me: usize, cores: usize, deliver: &mut impl FnMut(Work)) -> usize {
+        let mut n = 0;
+        for from in 0..cores {
+            if from == me {
+                continue;
+            }
+            while let Some(w) = self.rings[from][me].pop() {
+                deliver(w);
+                n += 1;
+            }
+        }
+        let mine = self.counters(me);
+        mine.delivered.store(
+            mine.delivered.load(Ordering::Relaxed) + n as u64,
+            Ordering::Relaxed,
+        );
+        n
+    }
+}
+
+impl<const C: usize, const D: usize> Default for Mesh<C, D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests;
