@@ -31,6 +31,12 @@ pub enum Mode {
     /// that full path, repeated, for a profile
     /// (`cargo xtask bench --qemu --profile PATH`).
     Bench { only: Option<PathName> },
+    /// Run the data path across every core the board names
+    /// ([`crate::cores`]), check that nothing was lost, duplicated or
+    /// reordered, report frames per second (or, under `-icount`,
+    /// instructions per frame) and exit (`cargo xtask bench --qemu
+    /// --cores`).
+    Cores,
 }
 
 /// Longest `only=` path name.
@@ -98,7 +104,7 @@ impl fmt::Display for CmdlineError<'_> {
             Self::UnknownKey(k) => write!(f, "unknown key {k:?} (known: mode, ticks, only)"),
             Self::UnknownMode(m) => write!(
                 f,
-                "unknown mode {m:?} (known: selftest, serve, fault-unmapped, fault-stack, panic, bench)"
+                "unknown mode {m:?} (known: selftest, serve, fault-unmapped, fault-stack, panic, bench, cores)"
             ),
             Self::BadTicks(v) => {
                 write!(f, "ticks={v:?} is not a number in 1..={MAX_SELFTEST_TICKS}")
@@ -137,6 +143,7 @@ pub fn parse_command_line(line: &str, default: Mode) -> Result<Mode, CmdlineErro
                     "fault-stack" => Mode::FaultStackOverflow,
                     "panic" => Mode::Panic,
                     "bench" => Mode::Bench { only: None },
+                    "cores" => Mode::Cores,
                     other => return Err(CmdlineError::UnknownMode(other)),
                 })
             }
@@ -219,6 +226,11 @@ mod tests {
         assert_eq!(
             parse_command_line("mode=bench", Mode::SelfTest { ticks: 0 }),
             Ok(Mode::Bench { only: None })
+        );
+        assert_eq!(parse_command_line("mode=cores", SERVE), Ok(Mode::Cores));
+        assert_eq!(
+            parse_command_line("mode=cores only=vf-to-vf", SERVE),
+            Err(CmdlineError::OnlyWithoutBench)
         );
         let Ok(Mode::Bench { only: Some(p) }) =
             parse_command_line("mode=bench only=uplink-to-vf", SERVE)

@@ -15,9 +15,13 @@
 //! so the whole module is safe code: misuse (two producers on one ring)
 //! would lose work, never memory safety.
 //!
+//! A core works in bursts: it routes a burst, [`Mesh::flush`]es what it
+//! handed over (one tail write a ring), then [`Mesh::drain`]s what the
+//! others handed it (one tail read a ring).
+//!
 //! A full ring is not a drop: the producing core keeps the frame (it stays
 //! in the uplink's ring, as a NIC leaves a descriptor it cannot yet
-//! serve), drains its own incoming rings, and tries again
+//! serve), flushes, drains its own incoming rings, and tries again
 //! ([`CoreCounters::handoff_stalls`] counts the waits). Since every core
 //! drains while it waits, two cores full towards each other still move.
 
@@ -75,14 +79,30 @@ struct Line<T>(T);
 
 /// A single-producer, single-consumer ring of `D` (a power of two) works.
 /// Head and tail run freely and wrap; `tail - head` is the fill.
+///
+/// Each end keeps, in its own line, its index and its last reading of the
+/// other's, and publishes in batches: the producer [`push`](Self::push)es
+/// a burst and [`publish`](Self::publish)es its tail once; the consumer
+/// [`drain`](Self::drain)s everything published with one reading of the
+/// tail and frees it with one write of the head. So the line the other
+/// core writes is read once a burst (or when the ring looks full), not
+/// once a frame: read every frame, a ring's two lines bounced between
+/// the cores on every frame.
 #[repr(C)]
 pub struct Handoff<const D: usize> {
-    /// Written by the consumer only.
-    head: Line<AtomicU32>,
-    /// Written by the producer only.
-    tail: Line<AtomicU32>,
+    /// The consumer's: `head` (published), `tail_seen`.
+    consumer: Line<[AtomicU32; 2]>,
+    /// The producer's: `tail` (published), `next` (pushed, not yet
+    /// published), `head_seen`.
+    producer: Line<[AtomicU32; 3]>,
     slots: [AtomicU64; D],
 }
+
+const HEAD: usize = 0;
+const TAIL_SEEN: usize = 1;
+const TAIL: usize = 0;
+const NEXT: usize = 1;
+const HEAD_SEEN: usize = 2;
 
 impl<const D: usize> Handoff<D> {
     const SIZE: () = assert!(D.is_power_of_two() && D <= 1 << 16);
@@ -90,43 +110,72 @@ impl<const D: usize> Handoff<D> {
     pub const fn new() -> Self {
         let () = Self::SIZE;
         Handoff {
-            head: Line(AtomicU32::new(0)),
-            tail: Line(AtomicU32::new(0)),
+            consumer: Line([const { AtomicU32::new(0) }; 2]),
+            producer: Line([const { AtomicU32::new(0) }; 3]),
             slots: [const { AtomicU64::new(0) }; D],
         }
     }
 
     /// The producer's side: false if the ring is full (nothing written).
+    /// The work is not visible until [`publish`](Self::publish).
     #[inline]
     pub fn push(&self, w: Work) -> bool {
-        let tail = self.tail.0.load(Ordering::Relaxed);
-        // Acquire: the consumer's read of the slot we reuse is done.
-        let head = self.head.0.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) as usize >= D {
-            return false;
+        let p = &self.producer.0;
+        let next = p[NEXT].load(Ordering::Relaxed);
+        if next.wrapping_sub(p[HEAD_SEEN].load(Ordering::Relaxed)) as usize >= D {
+            // Acquire: the consumer's reads of the slots it freed are done.
+            let head = self.consumer.0[HEAD].load(Ordering::Acquire);
+            p[HEAD_SEEN].store(head, Ordering::Relaxed);
+            if next.wrapping_sub(head) as usize >= D {
+                return false;
+            }
         }
-        self.slots[tail as usize % D].store(w.pack(), Ordering::Relaxed);
-        // Release: the slot is written before the tail says so.
-        self.tail.0.store(tail.wrapping_add(1), Ordering::Release);
+        self.slots[next as usize % D].store(w.pack(), Ordering::Relaxed);
+        p[NEXT].store(next.wrapping_add(1), Ordering::Relaxed);
         true
     }
 
-    /// The consumer's side: the oldest work, if any.
+    /// Makes every pushed work visible to the consumer.
     #[inline]
-    pub fn pop(&self) -> Option<Work> {
-        let head = self.head.0.load(Ordering::Relaxed);
-        if self.tail.0.load(Ordering::Acquire) == head {
-            return None;
+    pub fn publish(&self) {
+        let p = &self.producer.0;
+        let next = p[NEXT].load(Ordering::Relaxed);
+        if p[TAIL].load(Ordering::Relaxed) != next {
+            // Release: the slots are written before the tail says so.
+            p[TAIL].store(next, Ordering::Release);
         }
-        let w = self.slots[head as usize % D].load(Ordering::Relaxed);
-        self.head.0.store(head.wrapping_add(1), Ordering::Release);
-        Some(Work::unpack(w))
     }
 
-    /// Works waiting (a snapshot).
+    /// The consumer's side: every published work, oldest first, into
+    /// `take`; how many.
+    #[inline]
+    pub fn drain(&self, mut take: impl FnMut(Work)) -> usize {
+        let c = &self.consumer.0;
+        let head = c[HEAD].load(Ordering::Relaxed);
+        let mut tail = c[TAIL_SEEN].load(Ordering::Relaxed);
+        if tail == head {
+            tail = self.producer.0[TAIL].load(Ordering::Acquire);
+            if tail == head {
+                return 0;
+            }
+            c[TAIL_SEEN].store(tail, Ordering::Relaxed);
+        }
+        let mut at = head;
+        while at != tail {
+            take(Work::unpack(
+                self.slots[at as usize % D].load(Ordering::Relaxed),
+            ));
+            at = at.wrapping_add(1);
+        }
+        // Release: the slots are read before the producer may reuse them.
+        c[HEAD].store(tail, Ordering::Release);
+        tail.wrapping_sub(head) as usize
+    }
+
+    /// Works published and not yet drained (a snapshot).
     pub fn len(&self) -> usize {
-        let tail = self.tail.0.load(Ordering::Acquire);
-        tail.wrapping_sub(self.head.0.load(Ordering::Acquire)) as usize
+        let tail = self.producer.0[TAIL].load(Ordering::Acquire);
+        tail.wrapping_sub(self.consumer.0[HEAD].load(Ordering::Acquire)) as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -222,9 +271,10 @@ impl<const C: usize, const D: usize> Mesh<C, D> {
     }
 
     /// Core `me` of `cores` (at most `C`) routes work it classified: into
-    /// `deliver` if it owns the function, else onto the ring to the owner.
-    /// False if that ring is full: the caller keeps the work and calls
-    /// [`drain`](Self::drain) before trying again.
+    /// `deliver` if it owns the function, else onto the ring to the owner
+    /// (visible at the next [`flush`](Self::flush)). False if that ring
+    /// is full: the caller keeps the work, flushes and drains, and tries
+    /// again.
     #[inline]
     pub fn route(&self, me: usize, cores: usize, w: Work, deliver: &mut impl FnMut(Work)) -> bool {
         let to = owner(usize::from(w.function), cores);
@@ -243,24 +293,30 @@ impl<const C: usize, const D: usize> Mesh<C, D> {
         }
     }
 
-    /// Core `me` delivers everything the other cores handed it: how many.
+    /// Core `me` publishes what it routed to the others (once a burst).
+    #[inline]
+    pub fn flush(&self, me: usize, cores: usize) {
+        for to in 0..cores {
+            if to != me {
+                self.rings[me][to].publish();
+            }
+        }
+    }
+
+    /// Core `me` delivers everything the other cores published for it:
+    /// how many.
     #[inline]
     pub fn drain(&self, me: usize, cores: usize, deliver: &mut impl FnMut(Work)) -> usize {
         let mut n = 0;
         for from in 0..cores {
-            if from == me {
-                continue;
-            }
-            while let Some(w) = self.rings[from][me].pop() {
-                deliver(w);
-                n += 1;
+            if from != me {
+                n += self.rings[from][me].drain(&mut *deliver);
             }
         }
-        let mine = self.counters(me);
-        mine.delivered.store(
-            mine.delivered.load(Ordering::Relaxed) + n as u64,
-            Ordering::Relaxed,
-        );
+        if n != 0 {
+            let d = &self.counters(me).delivered;
+            d.store(d.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
+        }
         n
     }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod boot_image;
 mod cli;
 mod control;
+mod cores;
 mod demo;
 mod flame;
 mod fuzz;
@@ -182,6 +183,11 @@ enum Cmd {
         /// target/bench/profile-PATH.folded and a flame graph, .svg.
         #[arg(long, requires = "profile")]
         flamegraph: bool,
+        /// With --qemu: the data path across 1, 2 and 4 cores instead
+        /// (mode=cores): frames per second per core and in all, each
+        /// core's instructions per frame.
+        #[arg(long, requires = "qemu", conflicts_with_all = ["profile", "plot"])]
+        cores: bool,
         #[command(flatten)]
         image: image::ImageArgs,
     },
@@ -350,7 +356,7 @@ fn bench(
     qemu: bool,
     profile: Option<String>,
     top: usize,
-    (plot, flamegraph): (bool, bool),
+    (plot, flamegraph, cores): (bool, bool, bool),
     mut args: image::ImageArgs,
 ) -> Result<ExitCode> {
     if !qemu {
@@ -363,6 +369,10 @@ fn bench(
     setup::ensure_qemu()?;
     if let Some(path) = profile {
         profile::run(&built, &path, top, flamegraph)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cores {
+        cores::bench(&built)?;
         return Ok(ExitCode::SUCCESS);
     }
     let m = bench::measure(&built)?;
@@ -488,8 +498,9 @@ fn main() -> ExitCode {
             top,
             plot,
             flamegraph,
+            cores,
             image,
-        } => bench(qemu, profile, top, (plot, flamegraph), image),
+        } => bench(qemu, profile, top, (plot, flamegraph, cores), image),
         Cmd::Size { board, json } => sizes(board, json),
         Cmd::Test => test::run_all(),
         Cmd::Soak(args) => soak::run(&args),

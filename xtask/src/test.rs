@@ -180,6 +180,10 @@ pub fn run_all() -> Result<ExitCode> {
                 "bench: instruction budgets (docs/bench-budget.toml)",
                 || bench_budgets(built),
             );
+            s.check(
+                "data path across 4 cores (mode=cores, -smp 4): nothing lost, twice or reordered",
+                || data_path_cores(built),
+            );
             cosim_checks(&mut s, built);
             linux_vm(&mut s, crate::vm_run::Firmware::Qemu(built));
         }
@@ -802,6 +806,37 @@ fn second_board(s: &mut Summary) {
             || bench_budgets(built),
         );
     }
+}
+
+/// `mode=cores` on 4 cores, multi-threaded (the soak of the handoff under
+/// real concurrency: the image fails itself on a lost, duplicated or
+/// reordered frame) and under `-icount` (each core's instructions per
+/// frame, held to the same budget as one core's).
+fn data_path_cores(built: &image::BuiltImage) -> Result<String> {
+    let timed = crate::cores::run_once(built, 4, false)?;
+    let counted = crate::cores::run_once(built, 4, true)?;
+    let budget: toml::Table = toml::from_str(&crate::bench::read_budget()?)?;
+    let limit = budget
+        .get("budget")
+        .and_then(|b| b.get(crate::bench::DATA_PATH_CORE))
+        .and_then(|v| v.as_integer())
+        .context("docs/bench-budget.toml has no data-path-core budget")? as u64;
+    let per_core: Vec<u64> = counted
+        .rows
+        .iter()
+        .map(|r| r.instructions_per_frame.context("a core without a median"))
+        .collect::<Result<_>>()?;
+    if let Some(over) = per_core.iter().find(|&&i| i > limit) {
+        bail!("a core's data path takes {over} instructions a frame, over the budget of {limit}");
+    }
+    let handed: u64 = timed.rows.iter().map(|r| r.handed_off).sum();
+    Ok(format!(
+        "{} frames in {} ms ({} handed between cores), {:?} instructions a frame per core",
+        timed.frames,
+        timed.elapsed_us.unwrap_or(0) / 1000,
+        handed,
+        per_core
+    ))
 }
 
 /// The development boards (docs/boards/): each builds and boots its

@@ -152,6 +152,16 @@ impl Rig {
     }
 }
 
+/// The decision rig's classifier, built for `entries` over `vfs` VFs, for
+/// `mode=cores`: that mode runs instead of the bench, so the rig is its
+/// alone, and it only reads the classifier once built.
+pub(crate) fn classifier_for_cores(entries: usize, vfs: usize) -> &'static Classifier {
+    // SAFETY: called once, by the boot core, in a run without the bench.
+    let rig = unsafe { &mut *RIG.0.get() };
+    rig.build(entries, vfs);
+    &rig.classifier
+}
+
 /// Destinations that pass the port-VLAN filter for a frame with `vid`.
 #[inline(always)]
 fn deliverable(rig: &Rig, set: &firmware::classifier::PoolSet, vid: u16) -> u32 {

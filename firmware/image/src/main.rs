@@ -5,6 +5,7 @@
 #![no_main]
 
 mod bench;
+mod cores;
 mod serve;
 
 use core::cell::UnsafeCell;
@@ -92,6 +93,11 @@ fn main() -> ! {
             arch::exit(ExitCode::Failure)
         }
         Mode::Panic => panic!("panic requested on the command line"),
+        Mode::Cores => {
+            let code = cores::run();
+            report_stack();
+            arch::exit(code)
+        }
         Mode::Bench { only } => {
             let Some(device) = take_device() else {
                 arch::exit(ExitCode::Failure)

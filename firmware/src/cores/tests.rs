@@ -12,30 +12,43 @@ fn work(i: u32) -> Work {
     }
 }
 
+fn drained<const D: usize>(r: &Handoff<D>) -> Vec<Work> {
+    let mut v = Vec::new();
+    r.drain(|w| v.push(w));
+    v
+}
+
 #[test]
 fn a_ring_keeps_order_refuses_when_full_and_wraps() {
     let r = Handoff::<4>::new();
-    assert_eq!(r.pop(), None);
+    assert!(drained(&r).is_empty());
     let mut next_in = 0;
     let mut next_out = 0;
-    // Many laps, at every fill level.
-    for lap in 0..50u32 {
+    // Many laps, at every fill level, published at once or in two.
+    for lap in 0..60u32 {
         let fill = lap % 5;
-        for _ in 0..fill {
+        for k in 0..fill {
             assert!(r.push(work(next_in)));
             next_in += 1;
+            if lap % 2 == 0 && k == 0 {
+                r.publish();
+            }
         }
         if fill == 4 {
             assert!(!r.push(work(999)), "a fifth work in a ring of four");
-            assert_eq!(r.len(), 4);
         }
-        while let Some(w) = r.pop() {
+        if fill > 1 && lap % 2 == 1 {
+            assert!(drained(&r).is_empty(), "nothing visible before publish");
+        }
+        r.publish();
+        assert_eq!(r.len(), fill as usize);
+        for w in drained(&r) {
             assert_eq!(w, work(next_out));
             next_out += 1;
         }
+        assert!(r.is_empty());
     }
     assert_eq!(next_in, next_out);
-    assert!(r.is_empty());
 }
 
 proptest::proptest! {
@@ -44,7 +57,8 @@ proptest::proptest! {
         let r = Handoff::<2>::new();
         let w = Work { frame, function, queue };
         proptest::prop_assert!(r.push(w));
-        proptest::prop_assert_eq!(r.pop(), Some(w));
+        r.publish();
+        proptest::prop_assert_eq!(drained(&r), [w]);
     }
 }
 
@@ -69,6 +83,8 @@ fn a_full_ring_stalls_then_moves_after_the_owner_drains() {
     assert!(mesh.route(0, 2, own, &mut |w| local.push(w)));
     assert_eq!(local, [own], "core 0 delivers its own function at once");
     let mut theirs = Vec::new();
+    assert_eq!(mesh.drain(1, 2, &mut |w| theirs.push(w)), 0, "not flushed");
+    mesh.flush(0, 2);
     assert_eq!(mesh.drain(1, 2, &mut |w| theirs.push(w)), 2);
     assert_eq!(theirs, [to_one(0), to_one(1)]);
     assert!(mesh.route(0, 2, to_one(2), &mut |w| local.push(w)));
@@ -87,6 +103,7 @@ fn a_full_ring_stalls_then_moves_after_the_owner_drains() {
 
 const FUNCTIONS: usize = 17;
 const FLOWS: u32 = 64;
+const BURST: u32 = 32;
 
 fn function_mac(f: usize) -> Mac {
     Mac([0x02, 0x5e, 0, 0, 1, f as u8])
@@ -168,11 +185,17 @@ fn serve<const D: usize>(cores: usize, frames: u32) -> (Vec<Vec<u32>>, Folded) {
                             continue;
                         };
                         while !mesh.route(me, cores, w, &mut deliver) {
+                            mesh.flush(me, cores);
                             mesh.drain(me, cores, &mut deliver);
                             std::thread::yield_now();
                         }
-                        mesh.drain(me, cores, &mut deliver);
+                        // A burst of BURST frames, as a core takes them.
+                        if i % BURST == BURST - 1 {
+                            mesh.flush(me, cores);
+                            mesh.drain(me, cores, &mut deliver);
+                        }
                     }
+                    mesh.flush(me, cores);
                     finished.fetch_add(1, Ordering::AcqRel);
                     while finished.load(Ordering::Acquire) < cores {
                         mesh.drain(me, cores, &mut deliver);

@@ -11,6 +11,7 @@ pub mod gic;
 pub mod mmu;
 pub mod pmu;
 pub mod semihosting;
+pub mod smp;
 pub mod stack;
 mod start;
 pub mod timer;
