@@ -321,6 +321,57 @@ impl<const C: usize, const D: usize> Mesh<C, D> {
     }
 }
 
+impl<const C: usize, const D: usize> Mesh<C, D> {
+    /// Core `me` routes a burst of works it classified, each to its
+    /// function's owner, waiting while a ring is full (flushing, draining
+    /// and calling `wait`, the caller's back-off); then publishes the
+    /// burst and delivers what the others handed it. True if it waited.
+    #[inline]
+    pub fn route_burst(
+        &self,
+        me: usize,
+        cores: usize,
+        works: impl IntoIterator<Item = Work>,
+        deliver: &mut impl FnMut(Work),
+        mut wait: impl FnMut(),
+    ) -> bool {
+        let mut waited = false;
+        for w in works {
+            while !self.route(me, cores, w, deliver) {
+                waited = true;
+                self.flush(me, cores);
+                self.drain(me, cores, deliver);
+                wait();
+            }
+        }
+        self.flush(me, cores);
+        self.drain(me, cores, deliver);
+        waited
+    }
+
+    /// Core `me` has taken its last frame: it says so in `finished` and
+    /// delivers what the others hand it until every one of the `cores`
+    /// has said so (a core still routing may still hand it frames).
+    /// `finished` counts up from 0 for one run of the cores.
+    pub fn finish(
+        &self,
+        me: usize,
+        cores: usize,
+        finished: &core::sync::atomic::AtomicUsize,
+        deliver: &mut impl FnMut(Work),
+        mut wait: impl FnMut(),
+    ) {
+        self.flush(me, cores);
+        finished.fetch_add(1, Ordering::AcqRel);
+        while finished.load(Ordering::Acquire) < cores {
+            self.drain(me, cores, deliver);
+            wait();
+        }
+        // Every core flushed before it said so: this drain takes the rest.
+        self.drain(me, cores, deliver);
+    }
+}
+
 impl<const C: usize, const D: usize> Default for Mesh<C, D> {
     fn default() -> Self {
         Self::new()

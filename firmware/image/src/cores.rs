@@ -212,54 +212,43 @@ fn serve_share(me: usize, n: usize, clock: Option<(u64, u64)>) {
     let mut bursts = [0u32; MAX_BURSTS];
     let mut burst_count = 0;
     let mut burst_start = pmu.as_ref().map_or(0, |p| p.read());
-    let mut stalled = false;
     let mut deliver = |w: Work| into_queue(state, me, n, w);
     let counters = MESH.counters(me);
     let counter = GenericTimer;
     let mut lap: u32 = 0;
     loop {
-        for (k, &i) in share.iter().enumerate() {
-            let i = usize::from(i);
-            bump(&counters.taken);
-            let f = match frame::parse(black_box(&wire.frames[i][..])) {
-                Ok(p) => match classifier.lookup(&p.dst, true).destinations() {
-                    Destinations::One(f) => f,
-                    _ => usize::MAX,
-                },
-                Err(_) => usize::MAX,
-            };
-            if f == usize::MAX {
-                bump(&counters.unclaimed);
-                continue;
-            }
-            let w = Work {
-                frame: lap * WIRE as u32 + i as u32,
-                function: f as u16,
-                queue: (i % FLOWS % 2) as u8,
-            };
-            while !MESH.route(me, n, w, &mut deliver) {
-                stalled = true;
-                MESH.flush(me, n);
-                MESH.drain(me, n, &mut deliver);
-            }
-            // A burst taken: what it handed over published, what the
-            // others handed this core delivered.
-            if k % BURST == BURST - 1 {
-                MESH.flush(me, n);
-                MESH.drain(me, n, &mut deliver);
-                if let Some(p) = &pmu {
-                    let now = p.read();
-                    if !stalled && burst_count < MAX_BURSTS {
-                        bursts[burst_count] = (now - burst_start) as u32;
-                        burst_count += 1;
-                    }
-                    burst_start = now;
-                    stalled = false;
+        // A burst at a time, as a core takes them from its Rx queue.
+        for burst in share.chunks(BURST) {
+            let works = burst.iter().filter_map(|&i| {
+                let i = usize::from(i);
+                bump(&counters.taken);
+                let f = match frame::parse(black_box(&wire.frames[i][..])) {
+                    Ok(p) => match classifier.lookup(&p.dst, true).destinations() {
+                        Destinations::One(f) => Some(f),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                if f.is_none() {
+                    bump(&counters.unclaimed);
                 }
+                Some(Work {
+                    frame: lap * WIRE as u32 + i as u32,
+                    function: f? as u16,
+                    queue: (i % FLOWS % 2) as u8,
+                })
+            });
+            let waited = MESH.route_burst(me, n, works, &mut deliver, core::hint::spin_loop);
+            if let Some(p) = &pmu {
+                let now = p.read();
+                // Whole bursts that did not wait on a full ring.
+                if !waited && burst.len() == BURST && burst_count < MAX_BURSTS {
+                    bursts[burst_count] = (now - burst_start) as u32;
+                    burst_count += 1;
+                }
+                burst_start = now;
             }
         }
-        MESH.flush(me, n);
-        MESH.drain(me, n, &mut deliver);
         lap += 1;
         if laps != 0 {
             if lap == laps {
@@ -275,11 +264,7 @@ fn serve_share(me: usize, n: usize, clock: Option<(u64, u64)>) {
         }
     }
     LAPS_RUN[me].store(u64::from(lap), Ordering::Relaxed);
-    FINISHED.fetch_add(1, Ordering::AcqRel);
-    while FINISHED.load(Ordering::Acquire) < n {
-        MESH.drain(me, n, &mut deliver);
-    }
-    MESH.drain(me, n, &mut deliver);
+    MESH.finish(me, n, &FINISHED, &mut deliver, core::hint::spin_loop);
     state.bursts = bursts;
     state.burst_count = burst_count;
     DONE.fetch_add(1, Ordering::AcqRel);

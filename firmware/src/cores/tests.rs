@@ -103,7 +103,7 @@ fn a_full_ring_stalls_then_moves_after_the_owner_drains() {
 
 const FUNCTIONS: usize = 17;
 const FLOWS: u32 = 64;
-const BURST: u32 = 32;
+const BURST: usize = 32;
 
 fn function_mac(f: usize) -> Mac {
     Mac([0x02, 0x5e, 0, 0, 1, f as u8])
@@ -174,34 +174,21 @@ fn serve<const D: usize>(cores: usize, frames: u32) -> (Vec<Vec<u32>>, Folded) {
                         logs[f].push(w.frame);
                     };
                     let counters = mesh.counters(me);
-                    for (i, b) in wire.iter().enumerate() {
-                        let i = i as u32;
-                        if rx_core(flow_hash(i % FLOWS), cores) != me {
-                            continue;
-                        }
-                        bump(&counters.taken);
-                        let Some(w) = classify(c, i, b) else {
-                            bump(&counters.unclaimed);
-                            continue;
-                        };
-                        while !mesh.route(me, cores, w, &mut deliver) {
-                            mesh.flush(me, cores);
-                            mesh.drain(me, cores, &mut deliver);
-                            std::thread::yield_now();
-                        }
-                        // A burst of BURST frames, as a core takes them.
-                        if i % BURST == BURST - 1 {
-                            mesh.flush(me, cores);
-                            mesh.drain(me, cores, &mut deliver);
-                        }
+                    let mine: Vec<u32> = (0..frames)
+                        .filter(|i| rx_core(flow_hash(i % FLOWS), cores) == me)
+                        .collect();
+                    for burst in mine.chunks(BURST) {
+                        let works = burst.iter().filter_map(|&i| {
+                            bump(&counters.taken);
+                            let w = classify(c, i, &wire[i as usize]);
+                            if w.is_none() {
+                                bump(&counters.unclaimed);
+                            }
+                            w
+                        });
+                        mesh.route_burst(me, cores, works, &mut deliver, std::thread::yield_now);
                     }
-                    mesh.flush(me, cores);
-                    finished.fetch_add(1, Ordering::AcqRel);
-                    while finished.load(Ordering::Acquire) < cores {
-                        mesh.drain(me, cores, &mut deliver);
-                        std::thread::yield_now();
-                    }
-                    mesh.drain(me, cores, &mut deliver);
+                    mesh.finish(me, cores, finished, &mut deliver, std::thread::yield_now);
                     logs
                 })
             })
