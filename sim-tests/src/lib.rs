@@ -20,8 +20,11 @@
 //! - [`reference`]: a model of the switch the firmware is held to;
 //!   [`soak`]: random traffic and control operations for minutes, checked
 //!   against it after every step.
+//! - [`cores_soak`]: the data path across cores (`firmware::cores`) on
+//!   host threads, random rounds checked for loss, duplicates and order.
 
 pub mod capture;
+pub mod cores_soak;
 pub mod cosim;
 pub mod defmt_log;
 pub mod drivers;

@@ -158,6 +158,10 @@ pub fn run_all() -> Result<ExitCode> {
     });
     scenarios(&mut s);
     s.check("soak (in-process, 1 minute)", soak_one_minute);
+    s.check(
+        "soak across 4 cores (host threads, 20 s)",
+        soak_across_cores,
+    );
     miri_quick(&mut s);
 
     let qemu_ready = setup::ensure_qemu();
@@ -414,6 +418,25 @@ fn soak_one_minute() -> Result<String> {
             crate::soak::replay_command(seed, (1, crate::soak::DEFAULT_VFS, false), Some(f.step))
         ),
     }
+}
+
+/// The data path across 4 cores on host threads for 20 seconds
+/// (`cargo xtask soak --cores 4`), a seed from the clock.
+fn soak_across_cores() -> Result<String> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |t| t.as_secs() % 1_000_000_000);
+    let opts = sim_tests::cores_soak::Options {
+        seed,
+        duration: Duration::from_secs(20),
+        cores: 4,
+        max_rounds: None,
+    };
+    let r = sim_tests::cores_soak::run(&opts, |_| {})?;
+    Ok(format!(
+        "seed {seed}: {} rounds, {} frames, {} handed between cores, {} waits",
+        r.rounds, r.frames, r.handed_off, r.waits
+    ))
 }
 
 /// One QEMU boot of the image and what it must show.
