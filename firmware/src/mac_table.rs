@@ -4,7 +4,7 @@
 //! ```text
 //!  63                      16 15 14      9 8          0
 //! +-------------------------+--+---------+------------+
-//! |  the address's 6 bytes  |S | 0       | function+1 |
+//! |  the address's 6 bytes  |S | reach   | function+1 |
 //! +-------------------------+--+---------+------------+
 //! ```
 //!
@@ -13,6 +13,14 @@
 //! lookup of an address one function owns stops at its first match and
 //! only a shared one walks its cluster. A zero word is an empty slot (a
 //! claim's low bits are never zero).
+//!
+//! Reach belongs to the slot's index, not to its claim: 1 + how far past
+//! this slot the furthest claim whose home it is lies (0: no claim's home
+//! is here; saturating at 63, which means "to the first empty slot"). A
+//! lookup walks from its home only that far, so a miss whose home no
+//! claim shares (half of them at two-thirds load) ends at its first word,
+//! and the others after the few slots their home's claims took, instead
+//! of at the end of the cluster, which grows with the table.
 //!
 //! Open addressing with linear probing over
 //! [`SLOTS`] = 3/2 × the board's MAC filters (at most 2/3 full, since the
@@ -55,6 +63,11 @@ const LINE_WORDS: usize = 16;
 
 /// A slot's flag: other functions claim the same address.
 const SHARED: u64 = 1 << 15;
+/// A slot's reach (see the module's text).
+const REACH_SHIFT: u32 = 9;
+const REACH: u64 = 0x3f << REACH_SHIFT;
+/// The reach that means "to the first empty slot".
+const FAR: u64 = 63;
 /// A slot's function + 1 (never zero in a used slot).
 const FUNCTION: u64 = 0x1ff;
 const _: () = assert!(hal::chip::MAX_FUNCTIONS < FUNCTION as usize);
@@ -187,13 +200,28 @@ impl<const S: usize> MacTable<S> {
             claim |= SHARED;
         }
         self.slots[i] = claim;
+        // The home's reach covers the new claim (the home holds a claim:
+        // this one, or one the probe walked past).
+        // A claim that wrapped past the table's end makes the reach far:
+        // a reach short of it never wraps, so a lookup walks one slice.
+        let h = home::<S>(k);
+        let reach = if i >= h {
+            ((i - h) as u64 + 1).min(FAR)
+        } else {
+            FAR
+        };
+        let old = (self.slots[h] & REACH) >> REACH_SHIFT;
+        if reach > old {
+            self.slots[h] = (self.slots[h] & !REACH) | reach << REACH_SHIFT;
+        }
         self.used_lines[i / LINE / 64] |= 1 << (i / LINE % 64);
         self.len += 1;
         true
     }
 
-    /// Who owns `mac`.
-    #[inline]
+    /// Who owns `mac`. Always inlined: the data path's decisions are
+    /// built around it (out of line, a decision paid 50 more).
+    #[inline(always)]
     pub fn get(&self, mac: &Mac) -> Hit {
         let k = key(mac);
         let i = home::<S>(k);
@@ -201,8 +229,7 @@ impl<const S: usize> MacTable<S> {
     }
 
     /// The probe from slot `i`, whose word `s` the caller already read:
-    /// on to the end of the table, then from its start (slice walks: one
-    /// comparison a step, no bounds check).
+    /// as far as the home's reach.
     #[inline(always)]
     fn resolve(&self, k: u64, i: usize, s: u64) -> Hit {
         #[inline(always)]
@@ -219,22 +246,45 @@ impl<const S: usize> MacTable<S> {
         if s >> 16 == k {
             return found(s, i);
         }
-        let (front, back) = self.slots.split_at(i + 1);
-        for (j, &s) in back.iter().enumerate() {
-            if s == 0 {
-                return Hit::Miss;
-            }
-            if s >> 16 == k {
-                return found(s, i + 1 + j);
-            }
+        let reach = ((s & REACH) >> REACH_SHIFT) as usize;
+        if reach as u64 == FAR {
+            return self.to_first_empty(k, i);
         }
-        for (j, &s) in front.iter().enumerate() {
-            if s == 0 {
-                return Hit::Miss;
-            }
+        // The slots after the home that its claims reach: within the
+        // table, since a claim that wrapped made the reach far. A plain
+        // loop: as a slice walk it cost a decision 10 more to set up,
+        // and most walks are one or two slots.
+        let end = i + reach;
+        let mut j = i + 1;
+        while j < end {
+            let Some(&s) = self.slots.get(j) else { break };
             if s >> 16 == k {
                 return found(s, j);
             }
+            j += 1;
+        }
+        Hit::Miss
+    }
+
+    /// The walk past a home whose reach saturated: to the first empty
+    /// slot, as plain linear probing does.
+    #[cold]
+    #[inline(never)]
+    fn to_first_empty(&self, k: u64, i: usize) -> Hit {
+        let mut j = next::<S>(i);
+        while j != i {
+            let s = self.slots[j];
+            if s == 0 {
+                break;
+            }
+            if s >> 16 == k {
+                return if s & SHARED == 0 {
+                    Hit::One((s & FUNCTION) as usize - 1)
+                } else {
+                    Hit::Shared(j)
+                };
+            }
+            j = next::<S>(j);
         }
         Hit::Miss
     }
@@ -412,6 +462,36 @@ mod tests {
             agrees_with_a_map::<24>(&claims, &probes);
             agrees_with_a_map::<96>(&claims, &probes);
         }
+    }
+
+    #[test]
+    fn a_home_whose_reach_saturates_walks_to_the_first_empty_slot() {
+        // 70 addresses with one home: the last lie past the 62 slots a
+        // reach can say.
+        let h = 5;
+        let same: std::vec::Vec<Mac> = (0..10_000_000u32)
+            .map(mac)
+            .filter(|m| home::<SLOTS>(key(m)) == h)
+            .take(71)
+            .collect();
+        assert_eq!(same.len(), 71);
+        let mut t = MacTable::<SLOTS>::new();
+        for (f, m) in same[..70].iter().enumerate() {
+            assert!(t.insert(m, f));
+        }
+        assert_eq!((t.slots[h] & REACH) >> REACH_SHIFT, FAR);
+        for (f, m) in same[..70].iter().enumerate() {
+            assert_eq!(t.get(m), Hit::One(f), "claim {f}, {f} slots past its home");
+        }
+        assert_eq!(t.get(&same[70]), Hit::Miss, "the same home, never inserted");
+        // A home right after the run: its reach is its own.
+        let next: Mac = (0..10_000_000u32)
+            .map(mac)
+            .find(|m| home::<SLOTS>(key(m)) == h + 1)
+            .unwrap();
+        assert_eq!(t.get(&next), Hit::Miss);
+        assert!(t.insert(&next, 99));
+        assert_eq!(t.get(&next), Hit::One(99));
     }
 
     #[test]
