@@ -43,7 +43,7 @@ pub struct SoakArgs {
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// A seed from the clock, for a run not asked to replay one.
-fn clock_seed() -> u64 {
+pub fn clock_seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -392,9 +392,7 @@ fn scenarios(s: &mut Summary) {
 /// The in-process soak for a minute, from a seed of the clock (a failure
 /// prints the command that replays it).
 fn soak_one_minute() -> Result<String> {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |t| t.as_secs() % 1_000_000_000);
+    let seed = crate::soak::clock_seed();
     let opts = sim_tests::soak::SoakOptions {
         seed,
         duration: Duration::from_secs(60),
@@ -423,9 +421,7 @@ fn soak_one_minute() -> Result<String> {
 /// The data path across 4 cores on host threads for 20 seconds
 /// (`cargo xtask soak --cores 4`), a seed from the clock.
 fn soak_across_cores() -> Result<String> {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |t| t.as_secs() % 1_000_000_000);
+    let seed = crate::soak::clock_seed();
     let opts = sim_tests::cores_soak::Options {
         seed,
         duration: Duration::from_secs(20),
