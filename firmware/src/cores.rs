@@ -245,11 +245,6 @@ impl<const C: usize, const D: usize> Mesh<C, D> {
         }
     }
 
-    /// The ring from core `from` to core `to`.
-    pub fn ring(&self, from: usize, to: usize) -> &Handoff<D> {
-        &self.rings[from][to]
-    }
-
     /// Core `c`'s own counters.
     pub fn counters(&self, c: usize) -> &CoreCounters {
         &self.counters[c].0
