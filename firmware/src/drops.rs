@@ -102,6 +102,19 @@ pub enum QueueFault {
     HeadBeyondRing = 4,
 }
 
+impl QueueFault {
+    /// The fault a code names (0 and unknown codes: none).
+    pub fn from_code(code: u8) -> Option<QueueFault> {
+        Some(match code {
+            1 => Self::DmaOutsideWindow,
+            2 => Self::TailBeyondRing,
+            3 => Self::BadRingLength,
+            4 => Self::HeadBeyondRing,
+            _ => return None,
+        })
+    }
+}
+
 /// A port's counters: what `ip -s link` shows, plus drops by reason.
 /// Invariants: rx offered = rx_packets + rx_dropped; tx offered =
 /// tx_packets + tx_dropped; the reasons add up to rx_dropped + tx_dropped.

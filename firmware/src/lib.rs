@@ -27,5 +27,7 @@ pub mod mac;
 pub mod mac_table;
 pub mod mailbox;
 pub mod pools;
+pub mod qm;
+pub mod rings;
 pub mod rss;
 pub mod vf;

@@ -14,11 +14,11 @@ use crate::classifier::{Destinations, Owner};
 use crate::drops::{DropReason, PortCounters, QueueFault};
 use crate::events::{Event, NO_VF};
 use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
+use crate::rings::{QueueState, RxMeta, TxTake, Window, rx_put, tx_take};
 use crate::rss;
-use core::sync::atomic::{Ordering, fence};
-use hal::chip::{DOORBELL_GROUP, FunctionBlock, HostInterface, MAX_QUEUES, QueueRegs};
+use hal::chip::{DOORBELL_GROUP, HostInterface, MAX_QUEUES};
 use hal::ixgbe::desc::*;
-use hal::ixgbe::queuereg::{RXDCTL_ENABLE, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, TXDCTL_ENABLE};
+use hal::ixgbe::queuereg::RXDCTL_VME;
 use hal::ixgbe::vfreg::{PSRTYPE_RQPL_MASK, PSRTYPE_RQPL_SHIFT};
 use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
@@ -34,11 +34,6 @@ pub const BUF: usize = HEADROOM + MAX_FRAME;
 pub const TX_BURST: usize = 32;
 /// Frames taken from the uplink per poll.
 pub const RX_BURST: usize = 64;
-/// Descriptors one frame may use before the firmware calls it malformed
-/// (the 82599 allows 40).
-pub const MAX_DESC_PER_FRAME: usize = 40;
-/// Largest ring (the 82599's 8192 descriptors).
-pub const MAX_RING: u32 = 8192;
 
 /// The frame being switched, with headroom before it so that VLAN tags go
 /// in on the way out in place (12 bytes move, not the frame); and a second
@@ -56,24 +51,6 @@ pub struct Scratch {
     pub at: usize,
 }
 
-/// Where a queue stands.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct QueueState {
-    pub rx_head: u32,
-    pub tx_head: u32,
-    /// TXDCTL.ENABLE as the last look at the Tx ring found it (whether
-    /// work is left waits on it). Rx needs no such copy: RXDCTL is read per
-    /// frame.
-    pub tx_enabled: bool,
-    /// Stopped by a fault until the driver disables and re-enables it.
-    pub rx_stopped: bool,
-    pub tx_stopped: bool,
-    /// VLAN tag from the last Tx context descriptor.
-    pub ctx_vlan: u16,
-    /// The hardware's `rx_enable_seq` / `tx_enable_seq` last acted on.
-    pub rx_enable_seen: u32,
-    pub tx_enable_seen: u32,
-}
 
 /// A function's data-path state.
 #[derive(Clone, Copy, Debug)]
@@ -116,24 +93,13 @@ pub(super) fn rate_burst(rate: u32) -> i64 {
     (i64::from(rate) * 1000).max(12_000) * 1000
 }
 
-/// A function's IOMMU window.
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    start: u64,
-    size: u64,
-}
-
-impl Window {
-    fn of(block: &FunctionBlock) -> Window {
-        Window {
-            start: u64::from(block.dma_base_lo.get()) | u64::from(block.dma_base_hi.get()) << 32,
-            size: u64::from(block.dma_size.get()),
-        }
-    }
-
-    fn contains(&self, addr: u64, len: u64) -> bool {
-        addr >= self.start && len <= self.size && addr - self.start <= self.size - len
-    }
+/// How a function takes a frame ([`Device::rx_plan`]).
+pub(super) struct RxPlan {
+    pub queue: usize,
+    /// The outer tag comes off (port VLAN, or RXDCTL.VME).
+    pub strip: bool,
+    /// The tag the write-back reports (RXDCTL.VME).
+    pub report_vlan: Option<u16>,
 }
 
 /// A frame on its way to its destinations (in scratch A), with what RSS
@@ -147,282 +113,25 @@ struct Incoming<'p> {
     looped_back: bool,
 }
 
-/// Rx write-back fields other than length and status.
-#[derive(Clone, Copy)]
-struct RxMeta {
-    pkt_info: u32,
-    rss_hash: u32,
-    vlan: Option<u16>,
-    looped_back: bool,
-}
-
-fn ring_base(lo: u32, hi: u32) -> u64 {
-    u64::from(lo) | u64::from(hi) << 32
-}
-
-/// Ring length in descriptors, if the length register is usable.
-fn ring_len(bytes: u32) -> Option<u32> {
-    let n = bytes / SIZE as u32;
-    (bytes != 0 && bytes.is_multiple_of(SIZE as u32) && n <= MAX_RING).then_some(n)
-}
-
-/// Puts a frame into an Rx ring. Err: the drop reason (and whether the
-/// queue must stop).
-fn rx_put(
-    q: &mut QueueState,
-    regs: &QueueRegs,
-    win: Window,
-    dma: &mut (impl Dma + ?Sized),
-    frame: &[u8],
-    meta: RxMeta,
-) -> Result<(), (DropReason, Option<QueueFault>)> {
-    let enabled = regs.rxdctl.get() & RXDCTL_ENABLE != 0;
-    let enable_seq = regs.rx_enable_seq.get();
-    if enable_seq != q.rx_enable_seen {
-        // Enabled again since we last looked (perhaps disabled and
-        // enabled between two polls, as ixgbevf does on every ring set-up):
-        // the ring restarts where the driver put its head, faults are
-        // forgiven.
-        fence(Ordering::Acquire);
-        *q = QueueState {
-            rx_enable_seen: enable_seq,
-            rx_head: regs.rx_start.get(),
-            rx_stopped: false,
-            ..*q
-        };
-        regs.rdh.set(q.rx_head);
-        fence(Ordering::Release);
-        regs.rx_enable_done.set(enable_seq);
-    }
-    if !enabled || q.rx_stopped {
-        return Err((DropReason::RingDisabled, None));
-    }
-    let Some(n) = ring_len(regs.rdlen.get()) else {
-        q.rx_stopped = true;
-        return Err((DropReason::RingDisabled, Some(QueueFault::BadRingLength)));
-    };
-    let tail = regs.rdt.get();
-    // One comparison on the per-frame path for both (the head is the
-    // driver's after a restart, and the length may have changed since).
-    if tail.max(q.rx_head) >= n {
-        q.rx_stopped = true;
-        return Err(if tail >= n {
-            (DropReason::TailBeyondRing, Some(QueueFault::TailBeyondRing))
-        } else {
-            (DropReason::RingDisabled, Some(QueueFault::HeadBeyondRing))
-        });
-    }
-    let bsize = match regs.srrctl.get() & SRRCTL_BSIZEPKT_MASK {
-        0 => 2048,
-        k => k as usize * 1024,
-    };
-    let chunks = frame.len().div_ceil(bsize).max(1);
-    let free = (tail + n - q.rx_head) % n;
-    if (free as usize) < chunks {
-        return Err((DropReason::NoRxBuffer, None));
-    }
-    let base = ring_base(regs.rdbal.get(), regs.rdbah.get());
-    let mut head = q.rx_head;
-    for (i, chunk) in frame.chunks(bsize).enumerate() {
-        let daddr = base + u64::from(head) * SIZE as u64;
-        if !win.contains(daddr, SIZE as u64) {
-            q.rx_stopped = true;
-            return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
-        }
-        let Some(d) = dma.read_desc(daddr) else {
-            q.rx_stopped = true;
-            return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
-        };
-        let buf = ring_base(d[0], d[1]);
-        if !win.contains(buf, chunk.len() as u64) || !dma.write(buf, chunk) {
-            q.rx_stopped = true;
-            return Err((DropReason::DmaFault, Some(QueueFault::DmaOutsideWindow)));
-        }
-        let last = i + 1 == chunks;
-        let mut status = RX_STAT_DD;
-        if last {
-            status |= RX_STAT_EOP;
-            if meta.vlan.is_some() {
-                status |= RX_STAT_VP;
-            }
-            if meta.looped_back {
-                status |= RX_STAT_LB;
-            }
-        }
-        let vlan = if last {
-            u32::from(meta.vlan.unwrap_or(0))
-        } else {
-            0
-        };
-        let wb = [
-            meta.pkt_info,
-            meta.rss_hash,
-            status,
-            chunk.len() as u32 | vlan << 16,
-        ];
-        // Status last (write_desc orders it after the data): the driver
-        // may look at DD as soon as it lands.
-        dma.write_desc(daddr, wb);
-        head = (head + 1) % n;
-    }
-    q.rx_head = head;
-    fence(Ordering::Release);
-    regs.rdh.set(head);
-    regs.rx_done_seq.set(regs.rx_done_seq.get().wrapping_add(1));
-    Ok(())
-}
-
-/// What taking a frame from a Tx ring gave.
-enum TxTake {
-    /// Nothing (complete) to send.
-    Empty,
-    /// A frame of this length in the buffer; Some(tag) to insert.
-    Frame(usize, Option<u16>),
-    /// Descriptors consumed, frame dropped.
-    Dropped(DropReason),
-    /// The queue stopped.
-    Fault(DropReason, QueueFault),
-}
-
-fn tx_take(
-    q: &mut QueueState,
-    regs: &QueueRegs,
-    win: Window,
-    dma: &mut (impl Dma + ?Sized),
-    out: &mut [u8],
-) -> TxTake {
-    let enabled = regs.txdctl.get() & TXDCTL_ENABLE != 0;
-    let enable_seq = regs.tx_enable_seq.get();
-    if enable_seq != q.tx_enable_seen {
-        fence(Ordering::Acquire);
-        *q = QueueState {
-            tx_enable_seen: enable_seq,
-            tx_enabled: enabled,
-            tx_head: regs.tx_start.get(),
-            tx_stopped: false,
-            ..*q
-        };
-        regs.tdh.set(q.tx_head);
-        fence(Ordering::Release);
-        regs.tx_enable_done.set(enable_seq);
-    }
-    q.tx_enabled = enabled;
-    if !enabled || q.tx_stopped {
-        return TxTake::Empty;
-    }
-    let Some(n) = ring_len(regs.tdlen.get()) else {
-        q.tx_stopped = true;
-        return TxTake::Fault(DropReason::RingDisabled, QueueFault::BadRingLength);
-    };
-    if q.tx_head >= n {
-        q.tx_stopped = true;
-        return TxTake::Fault(DropReason::RingDisabled, QueueFault::HeadBeyondRing);
-    }
-    let tail = regs.tdt.get();
-    if tail >= n {
-        q.tx_stopped = true;
-        return TxTake::Fault(DropReason::TailBeyondRing, QueueFault::TailBeyondRing);
-    }
-    let base = ring_base(regs.tdbal.get(), regs.tdbah.get());
-    let mut head = q.tx_head;
-    // Context descriptors ahead of the frame.
-    let mut len = 0usize;
-    let mut bad = None;
-    let mut vle = false;
-    let mut data_descs = 0;
-    let start = head;
-    // Descriptors to write back (DD) once the frame is complete.
-    let mut done: heapless::Vec<(u64, [u32; 4]), MAX_DESC_PER_FRAME> = heapless::Vec::new();
-    loop {
-        if head == tail {
-            // Incomplete (or empty): keep what was seen for next time only
-            // if nothing but context descriptors were consumed.
-            if data_descs == 0 && head != start {
-                finish_tx(q, regs, head);
-            }
-            return TxTake::Empty;
-        }
-        let daddr = base + u64::from(head) * SIZE as u64;
-        let Some(d) = win
-            .contains(daddr, SIZE as u64)
-            .then(|| dma.read_desc(daddr))
-            .flatten()
-        else {
-            q.tx_stopped = true;
-            return TxTake::Fault(DropReason::DmaFault, QueueFault::DmaOutsideWindow);
-        };
-        let cmd = d[2];
-        head = (head + 1) % n;
-        if cmd & TX_CMD_DEXT == 0 {
-            // Legacy descriptors are not supported: drop it alone.
-            finish_tx(q, regs, head);
-            return TxTake::Dropped(DropReason::BadDescriptor);
-        }
-        match cmd & TX_DTYP_MASK {
-            TX_DTYP_CTXT => {
-                if data_descs == 0 {
-                    q.ctx_vlan = (d[0] >> 16) as u16;
-                    continue;
-                }
-                bad = Some(DropReason::BadDescriptor);
-            }
-            TX_DTYP_DATA => {
-                data_descs += 1;
-                let blen = (cmd & TX_LEN_MASK) as usize;
-                let addr = ring_base(d[0], d[1]);
-                vle |= cmd & TX_CMD_VLE != 0;
-                if blen == 0 {
-                    bad = bad.or(Some(DropReason::BadDescriptor));
-                } else if !win.contains(addr, blen as u64) {
-                    q.tx_stopped = true;
-                    return TxTake::Fault(DropReason::DmaFault, QueueFault::DmaOutsideWindow);
-                } else if len + blen > out.len() {
-                    bad = bad.or(Some(DropReason::Oversize));
-                } else if bad.is_none() && !dma.read(addr, &mut out[len..len + blen]) {
-                    q.tx_stopped = true;
-                    return TxTake::Fault(DropReason::DmaFault, QueueFault::DmaOutsideWindow);
-                } else {
-                    len += blen;
-                }
-                let _ = done.push((daddr, d));
-                if cmd & TX_CMD_EOP != 0 {
-                    // Write back DD where the driver asked (RS).
-                    // By reference: moving the Vec into the loop copied
-                    // all 40 slots (a 1 KiB memcpy per frame).
-                    for &(addr, mut wb) in done.iter() {
-                        if wb[2] & TX_CMD_RS != 0 {
-                            wb[3] |= TX_STAT_DD;
-                            dma.write_desc(addr, wb);
-                        }
-                    }
-                    finish_tx(q, regs, head);
-                    return match bad {
-                        Some(r) => TxTake::Dropped(r),
-                        None => TxTake::Frame(len, vle.then_some(q.ctx_vlan)),
-                    };
-                }
-                if data_descs >= MAX_DESC_PER_FRAME {
-                    finish_tx(q, regs, head);
-                    return TxTake::Dropped(DropReason::BadDescriptor);
-                }
-            }
-            _ => bad = Some(DropReason::BadDescriptor),
-        }
-        if bad == Some(DropReason::BadDescriptor) && cmd & TX_DTYP_MASK != TX_DTYP_DATA {
-            finish_tx(q, regs, head);
-            return TxTake::Dropped(DropReason::BadDescriptor);
-        }
+/// Whether VF function `f` owns `src` among its MAC-VLANs (anti-spoof
+/// past the VF's own MAC): one probe of the classifier, not a walk of up to
+/// 32 addresses. Cold: a VF sending from its own MAC never gets here.
+#[cold]
+#[inline(never)]
+fn owns_source(
+    classifier: &crate::classifier::Classifier,
+    vf: &crate::vf::Vf,
+    f: usize,
+    src: crate::mac::Mac,
+) -> bool {
+    match classifier.owner_of(&src) {
+        Owner::One(o) => o == f,
+        Owner::Nobody => false,
+        Owner::Shared => vf.oper.macvlans.contains(&src),
     }
 }
 
-fn finish_tx(q: &mut QueueState, regs: &QueueRegs, head: u32) {
-    q.tx_head = head;
-    fence(Ordering::Release);
-    regs.tdh.set(head);
-    regs.tx_done_seq.set(regs.tx_done_seq.get().wrapping_add(1));
-}
-
-fn parse_drop(e: ParseError) -> DropReason {
+pub(super) fn parse_drop(e: ParseError) -> DropReason {
     match e {
         ParseError::Runt => DropReason::Runt,
         ParseError::Oversize => DropReason::Oversize,
@@ -465,7 +174,7 @@ impl<const N: usize> Device<N> {
         &self.uplink
     }
 
-    fn queues_of(&self, f: usize) -> usize {
+    pub(super) fn queues_of(&self, f: usize) -> usize {
         usize::from(if f == 0 {
             self.caps.pf_queue_pairs
         } else {
@@ -504,30 +213,7 @@ impl<const N: usize> Device<N> {
         if up != self.uplink_up {
             self.set_uplink(hw, up);
         }
-        // Tx doorbells: the summary, then the groups that moved, then the
-        // functions in those groups (not every function on every doorbell).
-        let g = &hw.global;
-        let seq = g.tx_doorbell_seq.get();
-        if seq != self.tx_doorbell_seen {
-            self.tx_doorbell_seen = seq;
-            let functions = usize::from(self.enabled) + 1;
-            for group in 0..functions.div_ceil(DOORBELL_GROUP) {
-                let gs = g.tx_doorbell_group_seq[group].get();
-                if gs == self.tx_group_seen[group] {
-                    continue;
-                }
-                self.tx_group_seen[group] = gs;
-                let first = group * DOORBELL_GROUP;
-                for f in first..functions.min(first + DOORBELL_GROUP) {
-                    let s = hw.function[f].tx_doorbell_seq.get();
-                    let dp = self.dp(f);
-                    if s != dp.tx_doorbell_seen {
-                        dp.tx_doorbell_seen = s;
-                        self.tx_pending.insert(f);
-                    }
-                }
-            }
-        }
+        self.scan_doorbells(hw);
         // Only the functions with work: an idle poll costs the same with
         // 8 VFs or 256.
         if !self.tx_pending.is_empty() {
@@ -550,6 +236,35 @@ impl<const N: usize> Device<N> {
         };
         self.sync_classifier();
         self.receive_burst(hw, dma, uplink, n);
+    }
+
+    /// Tx doorbells into the pending set: the summary, then the groups
+    /// that moved, then the functions in those groups (not every function
+    /// on every doorbell).
+    #[inline(always)]
+    pub(super) fn scan_doorbells(&mut self, hw: &HostInterface) {
+        let g = &hw.global;
+        let seq = g.tx_doorbell_seq.get();
+        if seq != self.tx_doorbell_seen {
+            self.tx_doorbell_seen = seq;
+            let functions = usize::from(self.enabled) + 1;
+            for group in 0..functions.div_ceil(DOORBELL_GROUP) {
+                let gs = g.tx_doorbell_group_seq[group].get();
+                if gs == self.tx_group_seen[group] {
+                    continue;
+                }
+                self.tx_group_seen[group] = gs;
+                let first = group * DOORBELL_GROUP;
+                for f in first..functions.min(first + DOORBELL_GROUP) {
+                    let s = hw.function[f].tx_doorbell_seq.get();
+                    let dp = self.dp(f);
+                    if s != dp.tx_doorbell_seen {
+                        dp.tx_doorbell_seen = s;
+                        self.tx_pending.insert(f);
+                    }
+                }
+            }
+        }
     }
 
     /// The uplink's burst: the frame of `n` bytes already in the scratch
@@ -696,14 +411,19 @@ impl<const N: usize> Device<N> {
         }
     }
 
-    fn receive_into(
-        &mut self,
+    /// Whether function `f` takes the frame, and how: its filters (link,
+    /// VLAN, port VLAN, max frame), the RSS queue, and the tag to strip or
+    /// report. The same for the core's rings and the queue manager's.
+    #[inline(always)]
+    pub(super) fn rx_plan(
+        &self,
         hw: &HostInterface,
-        dma: &mut (impl Dma + ?Sized),
         f: usize,
-        frame: &Incoming,
-    ) -> Result<(), DropReason> {
-        let (len, p) = (frame.len, frame.p);
+        len: usize,
+        p: &Parsed,
+        pkt_info: u32,
+        hash: u32,
+    ) -> Result<RxPlan, DropReason> {
         let outer = p.outer();
         let mut strip = false;
         let mut report_vlan = None;
@@ -737,16 +457,36 @@ impl<const N: usize> Device<N> {
         if len - 4 * tags + 4 > max_frame {
             return Err(DropReason::Mtu);
         }
-        let q = if frame.pkt_info & RSS_TYPE_MASK == 0 {
+        let q = if pkt_info & RSS_TYPE_MASK == 0 {
             0
         } else {
-            rss::queue_for(frame.hash, self.rss_queues(hw, f))
+            rss::queue_for(hash, self.rss_queues(hw, f))
         } as usize;
-        let regs = &hw.function[f].queues[q];
-        if !strip && outer.is_some() && regs.rxdctl.get() & RXDCTL_VME != 0 {
+        if !strip && outer.is_some() && hw.function[f].queues[q].rxdctl.get() & RXDCTL_VME != 0 {
             strip = true;
             report_vlan = outer.map(|t| t.tci);
         }
+        Ok(RxPlan {
+            queue: q,
+            strip,
+            report_vlan,
+        })
+    }
+
+    fn receive_into(
+        &mut self,
+        hw: &HostInterface,
+        dma: &mut (impl Dma + ?Sized),
+        f: usize,
+        frame: &Incoming,
+    ) -> Result<(), DropReason> {
+        let len = frame.len;
+        let RxPlan {
+            queue: q,
+            strip,
+            report_vlan,
+        } = self.rx_plan(hw, f, len, frame.p, frame.pkt_info, frame.hash)?;
+        let regs = &hw.function[f].queues[q];
         let meta = RxMeta {
             pkt_info: frame.pkt_info,
             rss_hash: frame.hash,
@@ -781,7 +521,7 @@ impl<const N: usize> Device<N> {
         }
     }
 
-    fn queue_fault(&mut self, hw: &HostInterface, f: usize, q: usize, tx: bool, fault: QueueFault) {
+    pub(super) fn queue_fault(&mut self, hw: &HostInterface, f: usize, q: usize, tx: bool, fault: QueueFault) {
         self.dp(f).queue_faults += 1;
         let vf = if f == 0 { NO_VF } else { (f - 1) as u16 };
         fwlog::warn!(
@@ -860,7 +600,7 @@ impl<const N: usize> Device<N> {
         more
     }
 
-    fn rate_allows(&mut self, f: usize, now_ns: u64) -> bool {
+    pub(super) fn rate_allows(&mut self, f: usize, now_ns: u64) -> bool {
         if f == 0 {
             return true;
         }
@@ -892,24 +632,18 @@ impl<const N: usize> Device<N> {
         desc_tag: Option<u16>,
     ) {
         self.dp(f).counters.tx_offered += 1;
-        match self.egress_policy(f, len, desc_tag) {
-            Err(r) => {
-                self.dp(f).counters.drop_tx(r);
-                if f > 0 && matches!(r, DropReason::SpoofMac | DropReason::SpoofVlan) {
-                    let n = self.dp(f).counters.drops[r as usize];
-                    // Every power of two: visible without flooding the ring.
-                    if n.is_power_of_two() {
-                        self.post_event(
-                            hw,
-                            Event::SpoofDrops {
-                                vf: (f - 1) as u16,
-                                mac: r == DropReason::SpoofMac,
-                                count: n as u32,
-                            },
-                        );
-                    }
-                }
-            }
+        let policy = Self::egress_policy(
+            &self.vfs,
+            &self.classifier,
+            self.uplink_up,
+            f,
+            &mut self.scratch.buf,
+            &mut self.scratch.at,
+            len,
+            desc_tag,
+        );
+        match policy {
+            Err(r) => self.tx_refused(hw, f, r),
             Ok((len, p)) => {
                 let (local, to_wire) = self.destinations(f, &p);
                 if local.is_empty() && !to_wire {
@@ -944,13 +678,41 @@ impl<const N: usize> Device<N> {
         }
     }
 
-    /// Anti-spoof, descriptor VLAN insertion, port VLAN insertion. The
-    /// frame ends in scratch; returns its length and how it parses, so the
-    /// caller does not parse it again (it is parsed here once, and again
-    /// only if a port VLAN tag went in).
-    fn egress_policy(
-        &mut self,
+    /// A frame function `f` sent that its policy refused: counted, and
+    /// spoofing reported to the PF every power of two.
+    pub(super) fn tx_refused(&mut self, hw: &HostInterface, f: usize, r: DropReason) {
+        self.dp(f).counters.drop_tx(r);
+        if f > 0 && matches!(r, DropReason::SpoofMac | DropReason::SpoofVlan) {
+            let n = self.dp(f).counters.drops[r as usize];
+            // Every power of two: visible without flooding the ring.
+            if n.is_power_of_two() {
+                self.post_event(
+                    hw,
+                    Event::SpoofDrops {
+                        vf: (f - 1) as u16,
+                        mac: r == DropReason::SpoofMac,
+                        count: n as u32,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Anti-spoof, descriptor VLAN insertion, port VLAN insertion, on the
+    /// frame at `buf[*at..*at + len]` (the core's scratch, or a queue
+    /// manager's arrival): tags go in place into the headroom, moving
+    /// `at`. Returns the frame's length and how it parses, so the caller
+    /// does not parse it again (it is parsed here once, and again only if a
+    /// port VLAN tag went in). The device's state by field, so that the
+    /// buffer may be the device's own scratch.
+    #[inline(always)]
+    pub(super) fn egress_policy(
+        vfs: &[crate::vf::Vf],
+        classifier: &crate::classifier::Classifier,
+        uplink_up: bool,
         f: usize,
+        buf: &mut [u8; BUF],
+        at: &mut usize,
         len: usize,
         desc_tag: Option<u16>,
     ) -> Result<(usize, Parsed), DropReason> {
@@ -960,19 +722,18 @@ impl<const N: usize> Device<N> {
                 tpid: TPID_8021Q,
                 tci,
             };
-            self.scratch.at = frame::push_tag(&mut self.scratch.buf, self.scratch.at, len, tag)
-                .ok_or(DropReason::Oversize)?;
+            *at = frame::push_tag(buf, *at, len, tag).ok_or(DropReason::Oversize)?;
             len += 4;
         }
-        let p = frame::parse(self.frame(len)).map_err(parse_drop)?;
+        let p = frame::parse(&buf[*at..*at + len]).map_err(parse_drop)?;
         if f == 0 {
             return Ok((len, p));
         }
-        let vf = &self.vfs[f - 1];
+        let vf = &vfs[f - 1];
         if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
             return Err(DropReason::Quarantined);
         }
-        if !vf.link_up(self.uplink_up) {
+        if !vf.link_up(uplink_up) {
             return Err(DropReason::LinkDown);
         }
         // Max frame counts the header and FCS, not VLAN tags.
@@ -982,7 +743,8 @@ impl<const N: usize> Device<N> {
         }
         // Its own MAC inline (the common case); the rest out of line, the
         // address passed by value so the parsed frame stays in registers.
-        if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !self.owns_source(f, p.src) {
+        if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !owns_source(classifier, vf, f, p.src)
+        {
             return Err(DropReason::SpoofMac);
         }
         match vf.admin.port_vlan {
@@ -994,10 +756,10 @@ impl<const N: usize> Device<N> {
                     tpid: pv.tpid,
                     tci: u16::from(pv.qos) << 13 | pv.vid,
                 };
-                self.scratch.at = frame::push_tag(&mut self.scratch.buf, self.scratch.at, len, tag)
-                    .ok_or(DropReason::Oversize)?;
+                *at = frame::push_tag(buf, *at, len, tag).ok_or(DropReason::Oversize)?;
                 // A third tag does not parse: the frame had two already.
-                let p = frame::parse(self.frame(len + 4)).map_err(|_| DropReason::BadVlanHeader)?;
+                let p =
+                    frame::parse(&buf[*at..*at + len + 4]).map_err(|_| DropReason::BadVlanHeader)?;
                 return Ok((len + 4, p));
             }
             None => {
@@ -1012,27 +774,13 @@ impl<const N: usize> Device<N> {
         Ok((len, p))
     }
 
-    /// Whether VF function `f` owns `src` among its MAC-VLANs (anti-spoof
-    /// past the VF's own MAC): one probe of the classifier, not a walk of
-    /// up to 32 addresses. Cold: a VF sending from its own MAC never
-    /// gets here.
-    #[cold]
-    #[inline(never)]
-    fn owns_source(&self, f: usize, src: crate::mac::Mac) -> bool {
-        match self.classifier.owner_of(&src) {
-            Owner::One(o) => o == f,
-            Owner::Nobody => false,
-            Owner::Shared => self.vfs[f - 1].oper.macvlans.contains(&src),
-        }
-    }
-
     /// Where a frame from `from` goes. VEB: local functions, and the wire
     /// for what is not local (broadcast and multicast to both, never back
     /// to the sender). VEPA: the wire only.
     /// Inlined into its one caller: returned out of line, the answer
     /// (with a set, 80 bytes) was a `memcpy` call.
     #[inline(always)]
-    fn destinations(&self, from: usize, p: &Parsed) -> (Destinations, bool) {
+    pub(super) fn destinations(&self, from: usize, p: &Parsed) -> (Destinations, bool) {
         if self.bridge == crate::admin::BridgeMode::Vepa {
             return (Destinations::Nobody, true);
         }

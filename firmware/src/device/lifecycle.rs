@@ -61,6 +61,8 @@ impl<const N: usize> Device<N> {
             vf.mailbox = Default::default();
             self.dp_vf[i] = FunctionDp::NEW;
             self.tx_pending.remove(i + 1);
+            self.qm_reset.insert(i + 1);
+            self.qm_reset_pending = true;
             // A reset requested before the VF existed is moot.
             let slot = &hw.vf[i];
             let p = &mut self.progress[i];

@@ -14,11 +14,13 @@
 
 mod dataplane;
 mod lifecycle;
+mod qm_path;
 mod pf_admin;
 mod stats;
 mod vf_mailbox;
 
-pub use dataplane::{FunctionDp, QueueState, Scratch};
+pub use crate::rings::QueueState;
+pub use dataplane::{BUF, FunctionDp, HEADROOM, RX_BURST, Scratch, TX_BURST};
 pub use stats::DeviceCounters;
 
 use crate::admin::BridgeMode;
@@ -124,6 +126,10 @@ pub struct Device<const N: usize> {
     /// rate limit left some).
     tx_pending: crate::classifier::PoolSet,
     tx_group_seen: [u32; hal::chip::DOORBELL_GROUPS],
+    /// With a queue manager (`poll_qm`): functions enabled afresh whose
+    /// ring state the manager must forget before their next frame.
+    qm_reset_pending: bool,
+    qm_reset: crate::classifier::PoolSet,
     // Control plane.
     /// Each mailbox group's `vf_group_seq` as the last scan saw it.
     vf_group_done: [u32; VF_GROUPS],
@@ -206,6 +212,8 @@ impl<const N: usize> Device<N> {
             vf_group_done: [0; VF_GROUPS],
             full_scan: false,
             tx_pending: crate::classifier::PoolSet::EMPTY,
+            qm_reset_pending: false,
+            qm_reset: crate::classifier::PoolSet::EMPTY,
             scratch: Scratch {
                 buf: [0; dataplane::BUF],
                 stripped: [0; dataplane::BUF],
@@ -283,6 +291,8 @@ impl<const N: usize> Device<N> {
             bridge,
             tx_pending,
             tx_group_seen,
+            qm_reset_pending,
+            qm_reset,
             vf_group_done,
             full_scan,
             caps,
@@ -315,6 +325,8 @@ impl<const N: usize> Device<N> {
         *bridge = from.bridge;
         *tx_pending = from.tx_pending;
         *tx_group_seen = from.tx_group_seen;
+        *qm_reset_pending = from.qm_reset_pending;
+        *qm_reset = from.qm_reset;
         *vf_group_done = from.vf_group_done;
         *full_scan = from.full_scan;
         *caps = from.caps;
