@@ -335,4 +335,3 @@ pub fn finish_tx(q: &mut QueueState, regs: &QueueRegs, head: u32) {
     regs.tdh.set(head);
     regs.tx_done_seq.set(regs.tx_done_seq.get().wrapping_add(1));
 }
-

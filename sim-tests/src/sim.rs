@@ -29,6 +29,22 @@ pub struct Sim {
     /// make this coarse, or PCIe's 100 ms waits alone take a quarter of
     /// an hour.
     pub idle_poll_ns: u64,
+    /// With a queue manager: the hardware owns the rings, the firmware
+    /// posts its decisions (`firmware::qm`). Off unless asked for
+    /// ([`Sim::with_queue_manager`], or `SRIOV_SIM_QM=1` for every `Sim`
+    /// a test makes).
+    pub queue_manager: Option<Box<QmSide>>,
+}
+
+/// The queue manager and the rings it shares with the firmware.
+pub struct QmSide {
+    pub manager: queue_manager::QueueManager,
+    pub rings: firmware::qm::QmRings,
+}
+
+/// Whether `SRIOV_SIM_QM=1` asks every `Sim` for a queue manager.
+pub fn queue_manager_by_default() -> bool {
+    std::env::var_os("SRIOV_SIM_QM").is_some_and(|v| v == "1")
 }
 
 impl Sim {
@@ -45,9 +61,26 @@ impl Sim {
             uplink_capture: None,
             firmware_running: true,
             idle_poll_ns: 100 * FIRMWARE_POLL_NS,
+            queue_manager: queue_manager_by_default().then(Self::new_queue_manager),
         };
         sim.step();
         sim
+    }
+
+    /// As [`new`](Self::new), with the rings owned by a queue manager.
+    pub fn with_queue_manager(caps: Capacities) -> Self {
+        let mut sim = Self::new(caps);
+        if sim.queue_manager.is_none() {
+            sim.queue_manager = Some(Self::new_queue_manager());
+        }
+        sim
+    }
+
+    fn new_queue_manager() -> Box<QmSide> {
+        Box::new(QmSide {
+            manager: queue_manager::QueueManager::NEW,
+            rings: firmware::qm::QmRings::NEW,
+        })
     }
 
     /// The default board's capacities (qemu-virt).
@@ -72,7 +105,18 @@ impl Sim {
                 capture: self.uplink_capture.as_mut(),
                 now_ns: now,
             };
-            self.device.poll(window.regs(), &mut memory, &mut port, now);
+            match &mut self.queue_manager {
+                // The manager serves before the poll (arrivals) and after
+                // it (the poll's posts), so a frame crosses in one step,
+                // as on the core's rings.
+                Some(qm) => {
+                    let QmSide { manager, rings } = &mut **qm;
+                    manager.serve(window.regs(), rings, &mut memory, &mut port);
+                    self.device.poll_qm(window.regs(), rings, now);
+                    manager.serve(window.regs(), rings, &mut memory, &mut port);
+                }
+                None => self.device.poll(window.regs(), &mut memory, &mut port, now),
+            }
         }
         self.model.sync();
     }

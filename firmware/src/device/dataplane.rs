@@ -51,7 +51,6 @@ pub struct Scratch {
     pub at: usize,
 }
 
-
 /// A function's data-path state.
 #[derive(Clone, Copy, Debug)]
 pub struct FunctionDp {
@@ -521,7 +520,14 @@ impl<const N: usize> Device<N> {
         }
     }
 
-    pub(super) fn queue_fault(&mut self, hw: &HostInterface, f: usize, q: usize, tx: bool, fault: QueueFault) {
+    pub(super) fn queue_fault(
+        &mut self,
+        hw: &HostInterface,
+        f: usize,
+        q: usize,
+        tx: bool,
+        fault: QueueFault,
+    ) {
         self.dp(f).queue_faults += 1;
         let vf = if f == 0 { NO_VF } else { (f - 1) as u16 };
         fwlog::warn!(
@@ -706,6 +712,7 @@ impl<const N: usize> Device<N> {
     /// port VLAN tag went in). The device's state by field, so that the
     /// buffer may be the device's own scratch.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // the device by field: see above
     pub(super) fn egress_policy(
         vfs: &[crate::vf::Vf],
         classifier: &crate::classifier::Classifier,
@@ -743,7 +750,9 @@ impl<const N: usize> Device<N> {
         }
         // Its own MAC inline (the common case); the rest out of line, the
         // address passed by value so the parsed frame stays in registers.
-        if vf.admin.spoof_check && vf.oper.mac != Some(p.src) && !owns_source(classifier, vf, f, p.src)
+        if vf.admin.spoof_check
+            && vf.oper.mac != Some(p.src)
+            && !owns_source(classifier, vf, f, p.src)
         {
             return Err(DropReason::SpoofMac);
         }
@@ -758,8 +767,8 @@ impl<const N: usize> Device<N> {
                 };
                 *at = frame::push_tag(buf, *at, len, tag).ok_or(DropReason::Oversize)?;
                 // A third tag does not parse: the frame had two already.
-                let p =
-                    frame::parse(&buf[*at..*at + len + 4]).map_err(|_| DropReason::BadVlanHeader)?;
+                let p = frame::parse(&buf[*at..*at + len + 4])
+                    .map_err(|_| DropReason::BadVlanHeader)?;
                 return Ok((len + 4, p));
             }
             None => {

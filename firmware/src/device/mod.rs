@@ -14,8 +14,8 @@
 
 mod dataplane;
 mod lifecycle;
-mod qm_path;
 mod pf_admin;
+mod qm_path;
 mod stats;
 mod vf_mailbox;
 

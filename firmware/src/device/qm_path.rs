@@ -351,8 +351,12 @@ impl<const N: usize> Device<N> {
             // counters zeroed) since the post.
             c.rx_packets = c.rx_packets.saturating_sub(1);
             c.rx_bytes = c.rx_bytes.saturating_sub(len);
-            c.rx_broadcast = c.rx_broadcast.saturating_sub(u64::from(e.flags & flags::BROADCAST != 0));
-            c.rx_multicast = c.rx_multicast.saturating_sub(u64::from(e.flags & flags::MULTICAST != 0));
+            c.rx_broadcast = c
+                .rx_broadcast
+                .saturating_sub(u64::from(e.flags & flags::BROADCAST != 0));
+            c.rx_multicast = c
+                .rx_multicast
+                .saturating_sub(u64::from(e.flags & flags::MULTICAST != 0));
             c.drop_rx(r);
             if let Some(fault) = QueueFault::from_code(e.fault) {
                 self.queue_fault(hw, f, usize::from(e.queue), false, fault);

@@ -137,7 +137,10 @@ impl QueueManager {
                 break;
             };
             self.work.wire_in += 1;
-            let (hash, pkt_info) = rss_of(&slot.buf[HEADROOM..HEADROOM + len]);
+            // A frame longer than the buffer is reported at its length
+            // (the core counts it oversize); only what fits is parsed.
+            let seen = len.min(slot.buf.len() - HEADROOM);
+            let (hash, pkt_info) = rss_of(&slot.buf[HEADROOM..HEADROOM + seen]);
             self.publish(
                 rings,
                 Arrival {
