@@ -26,7 +26,20 @@ pub struct Row {
     pub vfs: u64,
     pub destinations: u64,
     pub instructions_per_frame: u64,
+    /// With a queue manager owning the rings (`-qm` paths): its DMA
+    /// operations and bytes per frame, the work the core no longer does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineWork>,
 }
+
+/// A queue manager's share of a frame.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct EngineWork {
+    pub moves_per_frame: f64,
+    pub bytes_per_frame: u64,
+}
+
+impl Eq for EngineWork {}
 
 /// The per-path figures derived from the rows.
 #[derive(Clone, Debug, Serialize)]
@@ -91,6 +104,13 @@ pub fn parse_line(message: &str) -> Result<Option<Row>> {
         vfs: field(&words, "vfs", &line)?,
         destinations: field(&words, "destinations", &line)?,
         instructions_per_frame: field(&words, "instructions_per_frame", &line)?,
+        engine: match words.contains_key("engine_moves_x100") {
+            true => Some(EngineWork {
+                moves_per_frame: field(&words, "engine_moves_x100", &line)? as f64 / 100.0,
+                bytes_per_frame: field(&words, "engine_bytes", &line)?,
+            }),
+            false => None,
+        },
     }))
 }
 
@@ -275,8 +295,14 @@ pub fn print(report: &Report) {
         } else {
             r.path.clone()
         };
+        let engine = r.engine.map_or(String::new(), |e| {
+            format!(
+                "   queue manager: {:.2} moves, {} bytes",
+                e.moves_per_frame, e.bytes_per_frame
+            )
+        });
         println!(
-            "{what:<26} {:>8} {:>8} {:>8}",
+            "{what:<26} {:>8} {:>8} {:>8}{engine}",
             r.entries, r.vfs, r.instructions_per_frame
         );
     }
@@ -605,6 +631,7 @@ mod tests {
             vfs: 8,
             destinations: dests,
             instructions_per_frame: n,
+            engine: None,
         }
     }
 

@@ -532,6 +532,7 @@ mod tests {
             vfs,
             destinations: dests,
             instructions_per_frame: n,
+            engine: None,
         }
     }
 

@@ -271,6 +271,29 @@ fn report(path: &str, entries: usize, vfs: usize, dests: usize, n: u64) {
     );
 }
 
+/// A row measured with a queue manager: the core's instructions, and the
+/// manager's DMA operations (hundredths) and bytes, per frame.
+fn report_engine(
+    path: &str,
+    entries: usize,
+    vfs: usize,
+    dests: usize,
+    n: u64,
+    moves_x100: u64,
+    bytes: u64,
+) {
+    defmt::info!(
+        "bench path={=str} entries={} vfs={} destinations={} instructions_per_frame={} engine_moves_x100={} engine_bytes={}",
+        path,
+        entries,
+        vfs,
+        dests,
+        n,
+        moves_x100,
+        bytes
+    );
+}
+
 /// The whole bench, or (`only`) one full path repeated for a profile.
 pub fn run(device: &mut Device<TOTAL_VFS>, only: Option<&str>) -> ExitCode {
     let pmu = match InstructionCounter::start() {

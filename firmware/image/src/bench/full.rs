@@ -20,6 +20,7 @@ use firmware::admin::{Opcode, Status};
 use firmware::device::Device;
 use firmware::frame::{TPID_8021Q, Tag};
 use firmware::mac::Mac;
+use firmware::qm::QmRings;
 use hal::arch::pmu::{InstructionCounter, without_interrupts};
 use hal::board::capacities::{MAC_FILTERS, TOTAL_VFS};
 use hal::chip::{HOST_MEMORY_BUS_BASE, HostInterface, REGISTERS_SIZE, SRIOV_CTRL};
@@ -90,6 +91,13 @@ impl Uplink for BurstUplink {
     }
 }
 
+/// The queue manager of the `-qm` rows and the rings it shares with the
+/// device, in free RAM past host memory.
+struct Qm {
+    manager: &'static mut queue_manager::QueueManager,
+    rings: &'static mut QmRings,
+}
+
 /// Bursts a profile measures (`mode=bench only=PATH`).
 const PROFILE_BURSTS: u64 = 20;
 
@@ -110,6 +118,13 @@ struct Host<'a> {
     /// Multicast hashes installed.
     mc_hashes: usize,
     pf_programmed: bool,
+    /// The `-qm` rows: the rings are the queue manager's (the rig runs it
+    /// between polls, outside the count), the device polls with
+    /// `poll_qm`.
+    qm: Qm,
+    qm_on: bool,
+    /// What the manager did in the last measured burst.
+    qm_work: queue_manager::Work,
 }
 
 fn bus(f: usize, off: usize) -> u64 {
@@ -133,7 +148,32 @@ fn desc_bytes(w: [u32; 4]) -> [u8; DESC] {
 impl Host<'_> {
     fn poll(&mut self, dev: &mut Dev) {
         self.now_ns += 1_000_000;
-        dev.poll(self.hw, &mut self.dma, &mut self.uplink, self.now_ns);
+        if self.qm_on {
+            dev.poll_qm(self.hw, self.qm.rings, self.now_ns);
+        } else {
+            dev.poll(self.hw, &mut self.dma, &mut self.uplink, self.now_ns);
+        }
+    }
+
+    /// The queue manager's pass (the hardware's work, not counted).
+    fn serve(&mut self) {
+        if self.qm_on {
+            let Qm { manager, rings } = &mut self.qm;
+            manager.serve(self.hw, rings, &mut self.dma, &mut self.uplink);
+        }
+    }
+
+    /// Switches the rings' owner: every function's queues are set up again
+    /// (heads 0, enabled), so whoever owns them now starts where the
+    /// driver put them.
+    fn own_rings(&mut self, dev: &mut Dev, qm: bool, functions: usize) {
+        self.qm_on = qm;
+        for f in 0..functions {
+            self.program_function(f);
+        }
+        self.serve();
+        self.poll(dev);
+        self.serve();
     }
 
     fn kick(&self) {
@@ -433,15 +473,24 @@ impl Host<'_> {
             _ => 0,
         };
         let polls = match source {
+            // With a queue manager, a broadcast to every function takes a
+            // poll for every few frames (the posts ring's room).
+            Source::Wire if self.qm_on => {
+                (self.uplink.next, self.uplink.end) = (0, BURST);
+                BURST
+            }
             Source::Wire => {
                 (self.uplink.next, self.uplink.end) = (0, BURST);
                 1
             }
             Source::Tx(f, frames) => {
                 self.post_tx(f, frames);
-                4
+                // With a queue manager, a poll asks for a queue's burst of
+                // 32 and the next one switches it.
+                if self.qm_on { 6 } else { 4 }
             }
         };
+        let work0 = self.qm.manager.work;
         let done = |h: &Host, d: &Dev| match expect {
             Expect::Received(n) => received(d, functions) - rx0 == n,
             Expect::Sent(n) => h.uplink.sent - sent0 == n,
@@ -450,12 +499,25 @@ impl Host<'_> {
         // Only the polls are counted, not the check between them.
         let mut counted = 0;
         for _ in 0..polls {
+            self.serve();
             counted += without_interrupts(|| {
                 let before = pmu.read();
                 self.poll(dev);
                 pmu.read() - before
             });
+            self.serve();
             if done(self, dev) {
+                let w = self.qm.manager.work;
+                // A delivery the manager could not make would be taken
+                // back on the next poll: none may have failed.
+                if w.failures != work0.failures {
+                    return Err(());
+                }
+                self.qm_work = queue_manager::Work {
+                    moves: w.moves - work0.moves,
+                    bytes: w.bytes - work0.bytes,
+                    ..queue_manager::Work::default()
+                };
                 return Ok(counted / BURST as u64);
             }
         }
@@ -487,7 +549,20 @@ impl Host<'_> {
         let n = self
             .warm_burst(pmu, dev, at.functions, case.source, case.expect)
             .map_err(|_| case.failure)?;
-        report(case.path, at.entries, at.vfs, case.destinations, n);
+        if self.qm_on {
+            let w = self.qm_work;
+            super::report_engine(
+                case.path,
+                at.entries,
+                at.vfs,
+                case.destinations,
+                n,
+                w.moves * 100 / BURST as u64,
+                w.bytes / BURST as u64,
+            );
+        } else {
+            report(case.path, at.entries, at.vfs, case.destinations, n);
+        }
         Ok(())
     }
 
@@ -531,14 +606,29 @@ pub fn run(
     // The window's registers, then host memory, in the RAM past the image
     // (not static: every image would carry them).
     let (free, free_len) = hal::arch::free_ram::take().ok_or("free RAM already taken")?;
-    if free_len < REGISTERS_SIZE + HOST_BYTES {
-        return Err("not enough free RAM for the window and host memory");
+    let qm_at = (free + REGISTERS_SIZE + HOST_BYTES).next_multiple_of(64);
+    let rings_at = (qm_at + size_of::<queue_manager::QueueManager>()).next_multiple_of(64);
+    let end = rings_at + size_of::<QmRings>();
+    if free_len < end - free {
+        return Err("not enough free RAM for the window, host memory and the queue manager");
     }
     // SAFETY: free RAM is mapped, page-aligned, and ours alone (`take`);
     // zeroed before it is laid out as the register part of the window.
     let hw: &'static HostInterface = unsafe {
-        core::ptr::write_bytes(free as *mut u8, 0, REGISTERS_SIZE + HOST_BYTES);
+        core::ptr::write_bytes(free as *mut u8, 0, end - free);
         &*(free as *const HostInterface)
+    };
+    // SAFETY: zeroed, 64-aligned, past the window and host memory and
+    // apart from each other; every field of both is an integer, a bool or
+    // an enum whose zero is a variant, so all zeros is a valid value (the
+    // manager's NEW and the rings' NEW are all zeros but the slots' `at`,
+    // which the manager sets before it publishes a slot). Built in place:
+    // as values they would pass through the 128 KiB stack.
+    let qm = unsafe {
+        Qm {
+            manager: &mut *(qm_at as *mut queue_manager::QueueManager),
+            rings: &mut *(rings_at as *mut QmRings),
+        }
     };
     let memory = (free + REGISTERS_SIZE) as *mut u8;
     dev.attach(hw);
@@ -560,6 +650,9 @@ pub fn run(
         macs: heapless::Vec::new(),
         mc_hashes: 0,
         pf_programmed: false,
+        qm,
+        qm_on: false,
+        qm_work: queue_manager::Work::default(),
     };
     let stranger = Mac([0x02, 0xee, 0, 0, 0, 1]);
     for vfs in [8, 64, 256] {
@@ -707,6 +800,47 @@ pub fn run(
                 failure: "port VLAN in: not every frame reached the VF's ring",
             };
             host.row(pmu, dev, at, case)?;
+
+            // The same paths with a queue manager owning the rings: the
+            // core's share of each frame, and the manager's moves.
+            host.own_rings(dev, true, functions);
+            fill(&mut host.uplink.frames, |k| dsts[k], stranger);
+            let case = Case {
+                path: "uplink-to-vf-qm",
+                destinations: 1,
+                source: Source::Wire,
+                expect: one_each,
+                failure: "uplink to VF (queue manager): not every frame reached its VF's ring",
+            };
+            host.row(pmu, dev, at, case)?;
+            fill(&mut host.uplink.frames, |_| Mac::BROADCAST, stranger);
+            let case = Case {
+                path: "uplink-broadcast-qm",
+                destinations: functions,
+                source: Source::Wire,
+                expect: Expect::Received((BURST * (functions - 1)) as u64),
+                failure: "uplink broadcast (queue manager): not every function got every frame",
+            };
+            host.row(pmu, dev, at, case)?;
+            fill(&mut frames, nobody, sender_mac);
+            let case = Case {
+                path: "vf-to-uplink-qm",
+                destinations: 1,
+                source: Source::Tx(sender, &frames),
+                expect: to_wire,
+                failure: "VF to uplink (queue manager): not every frame reached the wire",
+            };
+            host.row(pmu, dev, at, case)?;
+            fill(&mut frames, |k| to_others[k], sender_mac);
+            let case = Case {
+                path: "vf-to-vf-qm",
+                destinations: 1,
+                source: Source::Tx(sender, &frames),
+                expect: one_each,
+                failure: "VF to VF (queue manager): not every frame reached its VF's ring",
+            };
+            host.row(pmu, dev, at, case)?;
+            host.own_rings(dev, false, functions);
         }
     }
     // Leave the device as a boot would find it.
