@@ -100,7 +100,10 @@ impl Slot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum Op {
-    /// Put arrival `arrival` into `function`'s Rx queue `queue`.
+    /// Put arrival `arrival` into one of `function`'s first `queue` Rx
+    /// queues: the manager picks it by RSS (VFPSRTYPE.RQPL) and strips
+    /// and reports a tag where that queue's RXDCTL.VME says so, as an
+    /// 82599 does.
     #[default]
     Deliver = 0,
     /// Send arrival `arrival` out of the wire.
@@ -116,16 +119,20 @@ pub enum Op {
 
 /// `Post::flags`.
 pub mod flags {
-    /// Strip the outer VLAN tag on the way in (port VLAN, RXDCTL.VME).
+    /// Strip the outer VLAN tag on the way in (the function's port VLAN).
     pub const STRIP: u8 = 1;
-    /// Report `vlan` in the write-back (RXDCTL.VME).
-    pub const REPORT_VLAN: u8 = 2;
+    /// The frame has an outer VLAN tag (RXDCTL.VME strips and reports it).
+    pub const TAGGED: u8 = 2;
     /// The frame came from a local function (the write-back's LB bit).
     pub const LOOPED_BACK: u8 = 4;
     /// Multicast (not broadcast): the receiver's VFMPRC counts it.
     pub const MULTICAST: u8 = 8;
     /// Broadcast: the receiver's counters class it so on a failure.
     pub const BROADCAST: u8 = 16;
+    /// Also count the arrival in its sender's VFGPTC/VFGOTC (the first
+    /// post of a frame a function sent; `Op::Sent` when nothing else is
+    /// posted for it).
+    pub const SENT: u8 = 32;
 }
 
 /// One post: 8 bytes, so posting is one store of a register pair.

@@ -13,8 +13,29 @@ use core::sync::atomic::{Ordering, fence};
 use hal::chip::{FunctionBlock, QueueRegs};
 use hal::ixgbe::desc::*;
 use hal::ixgbe::queuereg::{RXDCTL_ENABLE, SRRCTL_BSIZEPKT_MASK, TXDCTL_ENABLE};
+use hal::ixgbe::vfreg::{PSRTYPE_RQPL_MASK, PSRTYPE_RQPL_SHIFT};
 use hal::port::Dma;
 use tock_registers::interfaces::{Readable, Writeable};
+
+/// The Rx queue of function `f` a frame goes to: queue 0 without an RSS
+/// type, else the redirection table's entry for its hash over the queues
+/// RSS spreads over. For a VF, those are VFPSRTYPE.RQPL's (one, two or
+/// four, as its driver enabled them), never more than the board's
+/// `board_queues`; the PF uses all of its queue pairs.
+#[inline(always)]
+pub fn rss_queue(block: &FunctionBlock, f: usize, board_queues: u32, hash: u32, pkt_info: u32) -> usize {
+    if pkt_info & RSS_TYPE_MASK == 0 {
+        return 0;
+    }
+    let queues = if f == 0 {
+        board_queues
+    } else {
+        let rqpl = (block.psrtype.get() & PSRTYPE_RQPL_MASK) >> PSRTYPE_RQPL_SHIFT;
+        // RQPL 3 is reserved on the 82599: taken as four.
+        board_queues.min(1 << rqpl.min(2))
+    };
+    crate::rss::queue_for(hash, queues) as usize
+}
 
 /// Descriptors one frame may use before the firmware calls it malformed
 /// (the 82599 allows 40).

@@ -6,7 +6,7 @@ use clap::builder::{PossibleValue, TypedValueParser};
 
 /// The full paths the image's bench mode can run alone
 /// (`mode=bench only=PATH`, firmware/image/src/bench/full.rs).
-pub const PROFILE_PATHS: [&str; 7] = [
+pub const PROFILE_PATHS: [&str; 11] = [
     "uplink-to-vf",
     "uplink-to-vf-port-vlan",
     "uplink-broadcast",
@@ -14,6 +14,10 @@ pub const PROFILE_PATHS: [&str; 7] = [
     "vf-to-uplink-port-vlan",
     "vf-to-vf",
     "vf-tx-spoofed",
+    "uplink-to-vf-qm",
+    "uplink-broadcast-qm",
+    "vf-to-uplink-qm",
+    "vf-to-vf-qm",
 ];
 
 /// `--board`: a board of board-configs/ by name, or a path to a board

@@ -17,9 +17,7 @@ use crate::frame::{self, MAX_FRAME, ParseError, Parsed, TPID_8021Q, Tag};
 use crate::rings::{QueueState, RxMeta, TxTake, Window, rx_put, tx_take};
 use crate::rss;
 use hal::chip::{DOORBELL_GROUP, HostInterface, MAX_QUEUES};
-use hal::ixgbe::desc::*;
 use hal::ixgbe::queuereg::RXDCTL_VME;
-use hal::ixgbe::vfreg::{PSRTYPE_RQPL_MASK, PSRTYPE_RQPL_SHIFT};
 use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -180,19 +178,6 @@ impl<const N: usize> Device<N> {
             self.caps.queue_pairs_per_vf
         })
         .min(MAX_QUEUES)
-    }
-
-    /// The Rx queues RSS spreads a function's frames over: a VF's
-    /// VFPSRTYPE.RQPL (one, two or four, as its driver enabled them), never
-    /// more than the board gives it; the PF uses all of its queue pairs.
-    fn rss_queues(&self, hw: &HostInterface, f: usize) -> u32 {
-        let board = self.queues_of(f) as u32;
-        if f == 0 {
-            return board;
-        }
-        let rqpl = (hw.function[f].psrtype.get() & PSRTYPE_RQPL_MASK) >> PSRTYPE_RQPL_SHIFT;
-        // RQPL 3 is reserved on the 82599: taken as four.
-        board.min(1 << rqpl.min(2))
     }
 
     /// The frame in scratch, `len` bytes of it.
@@ -412,7 +397,8 @@ impl<const N: usize> Device<N> {
 
     /// Whether function `f` takes the frame, and how: its filters (link,
     /// VLAN, port VLAN, max frame), the RSS queue, and the tag to strip or
-    /// report. The same for the core's rings and the queue manager's.
+    /// report (RXDCTL.VME). The core's rings; with a queue manager the
+    /// queue and VME are the manager's (`rx_accepts` alone).
     #[inline(always)]
     pub(super) fn rx_plan(
         &self,
@@ -423,9 +409,28 @@ impl<const N: usize> Device<N> {
         pkt_info: u32,
         hash: u32,
     ) -> Result<RxPlan, DropReason> {
+        let mut strip = self.rx_accepts(f, len, p)?;
+        let block = &hw.function[f];
+        let q = crate::rings::rss_queue(block, f, self.queues_of(f) as u32, hash, pkt_info);
+        let outer = p.outer();
+        let mut report_vlan = None;
+        if !strip && outer.is_some() && block.queues[q].rxdctl.get() & RXDCTL_VME != 0 {
+            strip = true;
+            report_vlan = outer.map(|t| t.tci);
+        }
+        Ok(RxPlan {
+            queue: q,
+            strip,
+            report_vlan,
+        })
+    }
+
+    /// Whether function `f` takes the frame (link, VLAN filter, port
+    /// VLAN, max frame): Ok(true) if its port VLAN's tag comes off.
+    #[inline(always)]
+    pub(super) fn rx_accepts(&self, f: usize, len: usize, p: &Parsed) -> Result<bool, DropReason> {
         let outer = p.outer();
         let mut strip = false;
-        let mut report_vlan = None;
         let tags = p.tag_count();
         let mut max_frame = usize::from(crate::vf::MAX_FRAME as u16);
         if f > 0 {
@@ -456,20 +461,7 @@ impl<const N: usize> Device<N> {
         if len - 4 * tags + 4 > max_frame {
             return Err(DropReason::Mtu);
         }
-        let q = if pkt_info & RSS_TYPE_MASK == 0 {
-            0
-        } else {
-            rss::queue_for(hash, self.rss_queues(hw, f))
-        } as usize;
-        if !strip && outer.is_some() && hw.function[f].queues[q].rxdctl.get() & RXDCTL_VME != 0 {
-            strip = true;
-            report_vlan = outer.map(|t| t.tci);
-        }
-        Ok(RxPlan {
-            queue: q,
-            strip,
-            report_vlan,
-        })
+        Ok(strip)
     }
 
     fn receive_into(

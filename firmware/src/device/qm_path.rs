@@ -15,7 +15,7 @@ use crate::classifier::Destinations;
 use crate::drops::{DropReason, QueueFault};
 use crate::frame::{self, MAX_FRAME, Parsed};
 use crate::mac::Mac;
-use crate::qm::{ARRIVALS, Arrival, ArrivalKind, Op, Post, QmRings, WIRE, flags};
+use crate::qm::{ARRIVALS, ArrivalKind, Op, Post, QmRings, WIRE, flags};
 use hal::chip::HostInterface;
 
 /// Why an arrival's or a failure's reason byte names no drop reason: the
@@ -108,15 +108,19 @@ impl<const N: usize> Device<N> {
     /// ring has room for a broadcast to every function from each.
     #[inline(never)]
     fn qm_arrivals(&mut self, hw: &HostInterface, qm: &mut QmRings) {
+        // Room for a broadcast to every function from each (and a Sent).
         let room = usize::from(self.enabled) + 3;
+        let budget = (qm.posts_free() / room) as u32;
+        let end = qm.consumed.wrapping_add(budget.min(qm.produced.wrapping_sub(qm.consumed)));
         let mut i = qm.consumed;
-        while i != qm.produced && qm.posts_free() >= room {
+        while i != end {
             let k = i as usize % ARRIVALS;
-            let a = qm.arrivals[k];
-            if a.from == WIRE {
-                self.qm_from_wire(hw, qm, k, a.len as usize, &a);
+            let a = &qm.arrivals[k];
+            let (from, len) = (a.from, a.len);
+            if from == WIRE {
+                self.qm_from_wire(qm, k, len as usize);
             } else {
-                self.qm_from_function(hw, qm, k, &a);
+                self.qm_from_function(hw, qm, k, usize::from(from));
             }
             i = i.wrapping_add(1);
         }
@@ -127,11 +131,9 @@ impl<const N: usize> Device<N> {
     #[inline(always)]
     fn qm_from_wire(
         &mut self,
-        hw: &HostInterface,
         qm: &mut QmRings,
         k: usize,
         n: usize,
-        a: &Arrival,
     ) {
         self.uplink.rx_offered += 1;
         if n > MAX_FRAME {
@@ -153,31 +155,32 @@ impl<const N: usize> Device<N> {
         }
         self.uplink.rx_packets += 1;
         self.uplink.rx_bytes += n as u64;
-        self.qm_offer_to(hw, qm, targets, k, n, p, a, 0);
+        self.qm_offer_to(qm, targets, k, n, p, 0);
     }
 
     /// What a function's Tx queue gave: a frame, or descriptors dropped.
     #[inline(always)]
-    fn qm_from_function(&mut self, hw: &HostInterface, qm: &mut QmRings, k: usize, a: &Arrival) {
-        let f = usize::from(a.from);
+    fn qm_from_function(&mut self, hw: &HostInterface, qm: &mut QmRings, k: usize, f: usize) {
         if f > usize::from(self.enabled) {
             // Disabled since the manager fetched it: the function's
             // counters are gone with it.
             return;
         }
-        match a.kind {
-            ArrivalKind::Frame => self.qm_transmit(hw, qm, f, k, a),
+        let a = &qm.arrivals[k];
+        let (kind, reason, fault, queue) = (a.kind, a.reason, a.fault, a.queue);
+        match kind {
+            ArrivalKind::Frame => self.qm_transmit(hw, qm, f, k),
             ArrivalKind::Dropped => {
                 let c = &mut self.dp(f).counters;
                 c.tx_offered += 1;
-                c.drop_tx(drop_reason(a.reason));
+                c.drop_tx(drop_reason(reason));
             }
             ArrivalKind::Fault => {
                 let c = &mut self.dp(f).counters;
                 c.tx_offered += 1;
-                c.drop_tx(drop_reason(a.reason));
-                let fault = QueueFault::from_code(a.fault).unwrap_or(QueueFault::DmaOutsideWindow);
-                self.queue_fault(hw, f, usize::from(a.queue), true, fault);
+                c.drop_tx(drop_reason(reason));
+                let fault = QueueFault::from_code(fault).unwrap_or(QueueFault::DmaOutsideWindow);
+                self.queue_fault(hw, f, usize::from(queue), true, fault);
             }
         }
     }
@@ -191,9 +194,10 @@ impl<const N: usize> Device<N> {
         qm: &mut QmRings,
         f: usize,
         k: usize,
-        a: &Arrival,
     ) {
         self.dp(f).counters.tx_offered += 1;
+        let a = &qm.arrivals[k];
+        let (len, tag) = (a.len as usize, a.has_tag.then_some(a.tag));
         let slot = &mut qm.slots[k];
         let policy = Self::egress_policy(
             &self.vfs,
@@ -202,8 +206,8 @@ impl<const N: usize> Device<N> {
             f,
             &mut slot.buf,
             &mut slot.at,
-            a.len as usize,
-            a.has_tag.then_some(a.tag),
+            len,
+            tag,
         );
         let (len, p) = match policy {
             Ok(ok) => ok,
@@ -221,14 +225,9 @@ impl<const N: usize> Device<N> {
         c.tx_packets += 1;
         c.tx_bytes += len as u64;
         qm.arrivals[k].len = len as u32;
-        qm.post(Post {
-            op: Op::Sent,
-            function: f as u16,
-            arrival: k as u16,
-            ..Post::default()
-        });
+        let first = qm.posted;
         if !local.is_empty() {
-            self.qm_offer_to(hw, qm, local, k, len, &p, a, flags::LOOPED_BACK);
+            self.qm_offer_to(qm, local, k, len, &p, flags::LOOPED_BACK);
         }
         if to_wire {
             self.uplink.tx_offered += 1;
@@ -245,19 +244,29 @@ impl<const N: usize> Device<N> {
                 self.uplink.tx_bytes += len as u64;
             }
         }
+        // The sender's statistics registers: on the frame's first post,
+        // or on a post of their own if nothing was posted.
+        if qm.posted != first {
+            qm.posts[first as usize % crate::qm::POSTS].flags |= flags::SENT;
+        } else {
+            qm.post(Post {
+                op: Op::Sent,
+                function: f as u16,
+                arrival: k as u16,
+                ..Post::default()
+            });
+        }
     }
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn qm_offer_to(
         &mut self,
-        hw: &HostInterface,
         qm: &mut QmRings,
         to: Destinations,
         k: usize,
         len: usize,
         p: &Parsed,
-        a: &Arrival,
         base: u8,
     ) {
         let class = if p.dst == Mac::BROADCAST {
@@ -267,13 +276,14 @@ impl<const N: usize> Device<N> {
         } else {
             0
         };
-        let base = base | class;
+        let tagged = if p.outer().is_some() { flags::TAGGED } else { 0 };
+        let base = base | class | tagged;
         match to {
-            Destinations::One(f) => self.qm_offer(hw, qm, f, k, len, p, a, base),
+            Destinations::One(f) => self.qm_offer(qm, f, k, len, p, base),
             Destinations::Nobody => {}
             Destinations::Set(set) => {
                 for f in set.iter() {
-                    self.qm_offer(hw, qm, f, k, len, p, a, base);
+                    self.qm_offer(qm, f, k, len, p, base);
                 }
             }
         }
@@ -286,39 +296,33 @@ impl<const N: usize> Device<N> {
     #[allow(clippy::too_many_arguments)]
     fn qm_offer(
         &mut self,
-        hw: &HostInterface,
         qm: &mut QmRings,
         f: usize,
         k: usize,
         len: usize,
         p: &Parsed,
-        a: &Arrival,
         base: u8,
     ) {
-        let plan = self.rx_plan(hw, f, len, p, a.pkt_info, a.hash);
+        let accepted = self.rx_accepts(f, len, p);
+        let queues = self.queues_of(f) as u8;
         let c = &mut self.dp(f).counters;
         c.rx_offered += 1;
-        match plan {
-            Ok(plan) => {
-                let mut fl = base;
-                if plan.strip {
-                    fl |= flags::STRIP;
-                }
-                if plan.report_vlan.is_some() {
-                    fl |= flags::REPORT_VLAN;
-                }
+        match accepted {
+            Ok(strip) => {
                 qm.post(Post {
                     op: Op::Deliver,
-                    flags: fl,
+                    flags: base | u8::from(strip) * flags::STRIP,
                     function: f as u16,
-                    queue: plan.queue as u8,
+                    queue: queues,
                     _pad: 0,
                     arrival: k as u16,
                 });
                 c.rx_packets += 1;
                 c.rx_bytes += len as u64;
-                c.rx_broadcast += u64::from(base & flags::BROADCAST != 0);
-                c.rx_multicast += u64::from(base & flags::MULTICAST != 0);
+                if base & (flags::BROADCAST | flags::MULTICAST) != 0 {
+                    c.rx_broadcast += u64::from(base & flags::BROADCAST != 0);
+                    c.rx_multicast += u64::from(base & flags::MULTICAST != 0);
+                }
             }
             Err(r) => c.drop_rx(r),
         }

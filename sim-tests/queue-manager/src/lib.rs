@@ -17,7 +17,8 @@ use firmware::frame;
 use firmware::qm::{
     ARRIVALS, Arrival, ArrivalKind, FAILURES, Failure, Op, Post, QmRings, WIRE, flags,
 };
-use firmware::rings::{QueueState, RxMeta, TxTake, Window, rx_put, tx_take};
+use firmware::rings::{QueueState, RxMeta, TxTake, Window, rss_queue, rx_put, tx_take};
+use hal::ixgbe::queuereg::RXDCTL_VME;
 use firmware::rss;
 use hal::chip::{HostInterface, MAX_FUNCTIONS, MAX_QUEUES};
 use hal::port::{Dma, Uplink};
@@ -188,6 +189,9 @@ impl QueueManager {
             let p = rings.posts[rings.served as usize % firmware::qm::POSTS];
             rings.served = rings.served.wrapping_add(1);
             self.work.posts += 1;
+            if p.flags & flags::SENT != 0 || p.op == Op::Sent {
+                Self::count_sent(hw, rings, usize::from(p.arrival));
+            }
             match p.op {
                 Op::Deliver => self.deliver(hw, rings, dma, &p),
                 Op::ToWire => {
@@ -214,19 +218,7 @@ impl QueueManager {
                         );
                     }
                 }
-                Op::Sent => {
-                    let f = usize::from(p.function);
-                    let len = rings.arrivals[usize::from(p.arrival) % ARRIVALS].len;
-                    if let Some(block) = hw.function.get(f) {
-                        block.gptc.set(block.gptc.get().wrapping_add(1));
-                        let gotc = (u64::from(block.gotc_msb.get()) << 32
-                            | u64::from(block.gotc_lsb.get()))
-                        .wrapping_add(u64::from(len))
-                            & 0xf_ffff_ffff;
-                        block.gotc_lsb.set(gotc as u32);
-                        block.gotc_msb.set((gotc >> 32) as u32);
-                    }
-                }
+                Op::Sent => {}
                 Op::Fetch => self.fetch(hw, rings, dma, &p),
                 Op::Reset => {
                     if let Some(q) = self.queues.get_mut(usize::from(p.function)) {
@@ -244,25 +236,34 @@ impl QueueManager {
         dma: &mut (impl Dma + ?Sized),
         p: &Post,
     ) {
-        let (f, q) = (usize::from(p.function), usize::from(p.queue));
+        let f = usize::from(p.function);
         let k = usize::from(p.arrival) % ARRIVALS;
         let (a, slot) = (&rings.arrivals[k], &rings.slots[k]);
         let len = a.len as usize;
         let mut failure = Failure {
             function: p.function,
-            queue: p.queue,
             flags: p.flags,
             len: len as u32,
             ..Failure::default()
         };
-        let (Some(block), true) = (hw.function.get(f), q < MAX_QUEUES) else {
+        let Some(block) = hw.function.get(f) else {
             failure.reason = DropReason::RingDisabled as u8;
             return self.fail(rings, failure);
         };
+        // The queue by RSS, over the queues the function's driver enabled.
+        let board_queues = u32::from(p.queue).min(MAX_QUEUES as u32);
+        let q = rss_queue(block, f, board_queues, a.hash, a.pkt_info).min(MAX_QUEUES - 1);
+        failure.queue = q as u8;
+        let regs = &block.queues[q];
         let frame = &slot.buf[slot.at..slot.at + len];
-        let vlan = (p.flags & flags::REPORT_VLAN != 0 && len >= 16)
-            .then(|| u16::from_be_bytes([frame[14], frame[15]]));
-        let frame = if p.flags & (flags::STRIP | flags::REPORT_VLAN) != 0 {
+        // RXDCTL.VME: the queue strips the outer tag and reports it (a
+        // port VLAN's tag is stripped and not reported).
+        let vme = p.flags & flags::STRIP == 0
+            && p.flags & flags::TAGGED != 0
+            && regs.rxdctl.get() & RXDCTL_VME != 0
+            && len >= 16;
+        let vlan = vme.then(|| u16::from_be_bytes([frame[14], frame[15]]));
+        let frame = if p.flags & flags::STRIP != 0 || vme {
             match frame::strip_outer_tag(frame, &mut self.stripped) {
                 Some(m) => &self.stripped[..m],
                 None => {
@@ -284,14 +285,7 @@ impl QueueManager {
             dma,
             work: &mut self.work,
         };
-        match rx_put(
-            &mut self.queues[f][q],
-            &block.queues[q],
-            Window::of(block),
-            &mut counted,
-            frame,
-            meta,
-        ) {
+        match rx_put(&mut self.queues[f][q], regs, Window::of(block), &mut counted, frame, meta) {
             Ok(()) => {
                 // The VF's statistics registers, as an 82599 counts them.
                 block.gprc.set(block.gprc.get().wrapping_add(1));
@@ -310,6 +304,20 @@ impl QueueManager {
                 failure.fault = fault.map_or(0, |f| f as u8);
                 self.fail(rings, failure);
             }
+        }
+    }
+
+    /// The sender's VFGPTC/VFGOTC for arrival `k` (a frame it sent that
+    /// its policy passed).
+    fn count_sent(hw: &HostInterface, rings: &QmRings, k: usize) {
+        let a = &rings.arrivals[k % ARRIVALS];
+        if let Some(block) = hw.function.get(usize::from(a.from)) {
+            block.gptc.set(block.gptc.get().wrapping_add(1));
+            let gotc = (u64::from(block.gotc_msb.get()) << 32 | u64::from(block.gotc_lsb.get()))
+                .wrapping_add(u64::from(a.len))
+                & 0xf_ffff_ffff;
+            block.gotc_lsb.set(gotc as u32);
+            block.gotc_msb.set((gotc >> 32) as u32);
         }
     }
 
