@@ -135,9 +135,9 @@ pub mod flags {
     pub const SENT: u8 = 32;
 }
 
-/// One post: 8 bytes, so posting is one store of a register pair.
+/// One post, as the core builds it; in the ring it is one 64-bit word
+/// ([`Post::encode`]), so posting is a single store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C, align(8))]
 pub struct Post {
     pub op: Op,
     pub flags: u8,
@@ -147,6 +147,49 @@ pub struct Post {
     /// The arrival (an index into the rings, modulo [`ARRIVALS`]), or a
     /// frame count (`Fetch`).
     pub arrival: u16,
+}
+
+impl Op {
+    pub fn from_code(code: u8) -> Option<Op> {
+        Some(match code {
+            0 => Op::Deliver,
+            1 => Op::ToWire,
+            2 => Op::Sent,
+            3 => Op::Fetch,
+            4 => Op::Reset,
+            _ => return None,
+        })
+    }
+}
+
+impl Post {
+    /// The post as the ring holds it: op, flags, function, queue and
+    /// arrival from the low byte up.
+    #[inline(always)]
+    pub const fn encode(self) -> u64 {
+        self.op as u64
+            | (self.flags as u64) << 8
+            | (self.function as u64) << 16
+            | (self.queue as u64) << 32
+            | (self.arrival as u64) << 48
+    }
+
+    /// A post read back; `None` if its op is none of [`Op`]'s.
+    pub fn decode(word: u64) -> Option<Post> {
+        Some(Post {
+            op: Op::from_code(word as u8)?,
+            flags: (word >> 8) as u8,
+            function: (word >> 16) as u16,
+            queue: (word >> 32) as u8,
+            _pad: 0,
+            arrival: (word >> 48) as u16,
+        })
+    }
+
+    /// `flag` set in an encoded post.
+    pub const fn with_flag(word: u64, flag: u8) -> u64 {
+        word | (flag as u64) << 8
+    }
 }
 
 /// A post that did not happen.
@@ -173,7 +216,8 @@ pub struct QmRings {
     pub produced: u32,
     /// Arrivals released, their buffers free again (core).
     pub consumed: u32,
-    pub posts: [Post; POSTS],
+    /// Encoded posts ([`Post::encode`]).
+    pub posts: [u64; POSTS],
     /// Posts published (core).
     pub posted: u32,
     /// Posts served (manager).
@@ -203,14 +247,7 @@ impl QmRings {
         slots: [Slot::EMPTY; ARRIVALS],
         produced: 0,
         consumed: 0,
-        posts: [Post {
-            op: Op::Deliver,
-            flags: 0,
-            function: 0,
-            queue: 0,
-            _pad: 0,
-            arrival: 0,
-        }; POSTS],
+        posts: [0; POSTS],
         posted: 0,
         served: 0,
         failures: [Failure {
@@ -235,7 +272,7 @@ impl QmRings {
     /// Publishes one post (the caller checked `posts_free`).
     #[inline(always)]
     pub fn post(&mut self, p: Post) {
-        self.posts[self.posted as usize % POSTS] = p;
+        self.posts[self.posted as usize % POSTS] = p.encode();
         self.posted = self.posted.wrapping_add(1);
     }
 }

@@ -23,7 +23,13 @@ use tock_registers::interfaces::{Readable, Writeable};
 /// four, as its driver enabled them), never more than the board's
 /// `board_queues`; the PF uses all of its queue pairs.
 #[inline(always)]
-pub fn rss_queue(block: &FunctionBlock, f: usize, board_queues: u32, hash: u32, pkt_info: u32) -> usize {
+pub fn rss_queue(
+    block: &FunctionBlock,
+    f: usize,
+    board_queues: u32,
+    hash: u32,
+    pkt_info: u32,
+) -> usize {
     if pkt_info & RSS_TYPE_MASK == 0 {
         return 0;
     }

@@ -435,11 +435,14 @@ impl<const N: usize> Device<N> {
         let mut max_frame = usize::from(crate::vf::MAX_FRAME as u16);
         if f > 0 {
             let vf = &self.vfs[f - 1];
-            if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
-                return Err(DropReason::Quarantined);
-            }
+            // One test for both (a quarantined VF's link is down), the
+            // reason told apart only when it fails.
             if !vf.link_up(self.uplink_up) {
-                return Err(DropReason::LinkDown);
+                return Err(if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
+                    DropReason::Quarantined
+                } else {
+                    DropReason::LinkDown
+                });
             }
             match vf.admin.port_vlan {
                 Some(pv) => match outer {
@@ -729,11 +732,12 @@ impl<const N: usize> Device<N> {
             return Ok((len, p));
         }
         let vf = &vfs[f - 1];
-        if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
-            return Err(DropReason::Quarantined);
-        }
         if !vf.link_up(uplink_up) {
-            return Err(DropReason::LinkDown);
+            return Err(if vf.lifecycle == crate::vf::Lifecycle::Quarantined {
+                DropReason::Quarantined
+            } else {
+                DropReason::LinkDown
+            });
         }
         // Max frame counts the header and FCS, not VLAN tags.
         let tags = p.tag_count();

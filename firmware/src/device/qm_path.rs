@@ -110,10 +110,8 @@ impl<const N: usize> Device<N> {
     fn qm_arrivals(&mut self, hw: &HostInterface, qm: &mut QmRings) {
         // Room for a broadcast to every function from each (and a Sent).
         let room = usize::from(self.enabled) + 3;
-        let budget = (qm.posts_free() / room) as u32;
-        let end = qm.consumed.wrapping_add(budget.min(qm.produced.wrapping_sub(qm.consumed)));
         let mut i = qm.consumed;
-        while i != end {
+        while i != qm.produced && qm.posts_free() >= room {
             let k = i as usize % ARRIVALS;
             let a = &qm.arrivals[k];
             let (from, len) = (a.from, a.len);
@@ -129,12 +127,7 @@ impl<const N: usize> Device<N> {
 
     /// A frame from the wire, at `HEADROOM` in its slot.
     #[inline(always)]
-    fn qm_from_wire(
-        &mut self,
-        qm: &mut QmRings,
-        k: usize,
-        n: usize,
-    ) {
+    fn qm_from_wire(&mut self, qm: &mut QmRings, k: usize, n: usize) {
         self.uplink.rx_offered += 1;
         if n > MAX_FRAME {
             self.uplink.drop_rx(DropReason::Oversize);
@@ -188,14 +181,9 @@ impl<const N: usize> Device<N> {
     /// A frame function `f` sent: policy, then switching, as
     /// `transmit` on the core's rings.
     #[inline(always)]
-    fn qm_transmit(
-        &mut self,
-        hw: &HostInterface,
-        qm: &mut QmRings,
-        f: usize,
-        k: usize,
-    ) {
-        self.dp(f).counters.tx_offered += 1;
+    fn qm_transmit(&mut self, hw: &HostInterface, qm: &mut QmRings, f: usize, k: usize) {
+        // tx_offered with the outcome below: one look-up of the counters
+        // on the way through.
         let a = &qm.arrivals[k];
         let (len, tag) = (a.len as usize, a.has_tag.then_some(a.tag));
         let slot = &mut qm.slots[k];
@@ -211,17 +199,23 @@ impl<const N: usize> Device<N> {
         );
         let (len, p) = match policy {
             Ok(ok) => ok,
-            Err(r) => return self.tx_refused(hw, f, r),
+            Err(r) => {
+                self.dp(f).counters.tx_offered += 1;
+                return self.tx_refused(hw, f, r);
+            }
         };
         let (local, to_wire) = self.destinations(f, &p);
         if local.is_empty() && !to_wire {
-            self.dp(f).counters.drop_tx(DropReason::NoDestination);
+            let c = &mut self.dp(f).counters;
+            c.tx_offered += 1;
+            c.drop_tx(DropReason::NoDestination);
             return;
         }
         if f > 0 && self.vfs[f - 1].admin.max_tx_rate != 0 {
             self.dp_vf[f - 1].tokens -= len as i64 * 8 * 1000;
         }
         let c = &mut self.dp(f).counters;
+        c.tx_offered += 1;
         c.tx_packets += 1;
         c.tx_bytes += len as u64;
         qm.arrivals[k].len = len as u32;
@@ -247,7 +241,8 @@ impl<const N: usize> Device<N> {
         // The sender's statistics registers: on the frame's first post,
         // or on a post of their own if nothing was posted.
         if qm.posted != first {
-            qm.posts[first as usize % crate::qm::POSTS].flags |= flags::SENT;
+            let at = first as usize % crate::qm::POSTS;
+            qm.posts[at] = Post::with_flag(qm.posts[at], flags::SENT);
         } else {
             qm.post(Post {
                 op: Op::Sent,
@@ -276,55 +271,64 @@ impl<const N: usize> Device<N> {
         } else {
             0
         };
-        let tagged = if p.outer().is_some() { flags::TAGGED } else { 0 };
+        let tagged = if p.outer().is_some() {
+            flags::TAGGED
+        } else {
+            0
+        };
         let base = base | class | tagged;
         match to {
-            Destinations::One(f) => self.qm_offer(qm, f, k, len, p, base),
+            Destinations::One(f) => {
+                if let Some(post) = self.qm_accept(f, k, len, p, base) {
+                    qm.post(post);
+                }
+            }
             Destinations::Nobody => {}
             Destinations::Set(set) => {
+                // The tail in a register over the destinations, published
+                // once.
+                let mut tail = qm.posted;
                 for f in set.iter() {
-                    self.qm_offer(qm, f, k, len, p, base);
+                    if let Some(post) = self.qm_accept(f, k, len, p, base) {
+                        qm.posts[tail as usize % crate::qm::POSTS] = post.encode();
+                        tail = tail.wrapping_add(1);
+                    }
                 }
+                qm.posted = tail;
             }
         }
     }
 
-    /// Offers arrival `k` to function `f`: its filters and queue, then a
-    /// post, counted as delivered (a failure the manager reports later
-    /// takes it back).
+    /// Whether function `f` takes arrival `k`: its filters, counted as
+    /// delivered if it does (a failure the manager reports later takes it
+    /// back), and the post that delivers it.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn qm_offer(
-        &mut self,
-        qm: &mut QmRings,
-        f: usize,
-        k: usize,
-        len: usize,
-        p: &Parsed,
-        base: u8,
-    ) {
+    fn qm_accept(&mut self, f: usize, k: usize, len: usize, p: &Parsed, base: u8) -> Option<Post> {
         let accepted = self.rx_accepts(f, len, p);
         let queues = self.queues_of(f) as u8;
         let c = &mut self.dp(f).counters;
         c.rx_offered += 1;
         match accepted {
             Ok(strip) => {
-                qm.post(Post {
-                    op: Op::Deliver,
-                    flags: base | u8::from(strip) * flags::STRIP,
-                    function: f as u16,
-                    queue: queues,
-                    _pad: 0,
-                    arrival: k as u16,
-                });
                 c.rx_packets += 1;
                 c.rx_bytes += len as u64;
                 if base & (flags::BROADCAST | flags::MULTICAST) != 0 {
                     c.rx_broadcast += u64::from(base & flags::BROADCAST != 0);
                     c.rx_multicast += u64::from(base & flags::MULTICAST != 0);
                 }
+                Some(Post {
+                    op: Op::Deliver,
+                    flags: base | (u8::from(strip) * flags::STRIP),
+                    function: f as u16,
+                    queue: queues,
+                    _pad: 0,
+                    arrival: k as u16,
+                })
             }
-            Err(r) => c.drop_rx(r),
+            Err(r) => {
+                c.drop_rx(r);
+                None
+            }
         }
     }
 

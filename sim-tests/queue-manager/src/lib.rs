@@ -18,9 +18,9 @@ use firmware::qm::{
     ARRIVALS, Arrival, ArrivalKind, FAILURES, Failure, Op, Post, QmRings, WIRE, flags,
 };
 use firmware::rings::{QueueState, RxMeta, TxTake, Window, rss_queue, rx_put, tx_take};
-use hal::ixgbe::queuereg::RXDCTL_VME;
 use firmware::rss;
 use hal::chip::{HostInterface, MAX_FUNCTIONS, MAX_QUEUES};
+use hal::ixgbe::queuereg::RXDCTL_VME;
 use hal::port::{Dma, Uplink};
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -42,6 +42,8 @@ pub struct Work {
     pub failures: u64,
     /// Serves that stopped early because the failure ring was full.
     pub failures_full: u64,
+    /// Posts with an op the manager does not know (skipped).
+    pub bad_posts: u64,
 }
 
 /// Counts what passes through a `Dma`.
@@ -115,6 +117,7 @@ impl QueueManager {
             arrivals: 0,
             failures: 0,
             failures_full: 0,
+            bad_posts: 0,
         },
     };
 
@@ -186,7 +189,13 @@ impl QueueManager {
                 self.work.failures_full += 1;
                 return;
             }
-            let p = rings.posts[rings.served as usize % firmware::qm::POSTS];
+            let word = rings.posts[rings.served as usize % firmware::qm::POSTS];
+            let Some(p) = Post::decode(word) else {
+                // Not a post the manager knows: skipped, counted.
+                rings.served = rings.served.wrapping_add(1);
+                self.work.bad_posts += 1;
+                continue;
+            };
             rings.served = rings.served.wrapping_add(1);
             self.work.posts += 1;
             if p.flags & flags::SENT != 0 || p.op == Op::Sent {
@@ -285,7 +294,14 @@ impl QueueManager {
             dma,
             work: &mut self.work,
         };
-        match rx_put(&mut self.queues[f][q], regs, Window::of(block), &mut counted, frame, meta) {
+        match rx_put(
+            &mut self.queues[f][q],
+            regs,
+            Window::of(block),
+            &mut counted,
+            frame,
+            meta,
+        ) {
             Ok(()) => {
                 // The VF's statistics registers, as an 82599 counts them.
                 block.gprc.set(block.gprc.get().wrapping_add(1));

@@ -486,8 +486,10 @@ impl Host<'_> {
             Source::Tx(f, frames) => {
                 self.post_tx(f, frames);
                 // With a queue manager, a poll asks for a queue's burst of
-                // 32 and the next one switches it.
-                if self.qm_on { 6 } else { 4 }
+                // 32 and the next one switches it (with 256 VFs, as many
+                // frames a poll as a broadcast to each would have room
+                // for in the posts ring).
+                if self.qm_on { BURST + 2 } else { 4 }
             }
         };
         let work0 = self.qm.manager.work;
