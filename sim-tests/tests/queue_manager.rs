@@ -87,3 +87,20 @@ fn broadcasts_to_every_vf_past_the_post_and_failure_rings_are_all_counted() {
     lab.assert_balanced();
     assert_eq!(lab.sim.device.uplink_counters().rx_packets, 64);
 }
+
+#[test]
+fn an_ipv4_multicast_group_a_vf_joined_reaches_it() {
+    let mut lab = lab(2);
+    let group = Mac([0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
+    lab.vfs[0].set_multicast(&mut lab.sim, &[group]).unwrap();
+    for _ in 0..3 {
+        let f = FrameSpec::new(group, PEER)
+            .udp([10, 215, 0, 1], [224, 1, 2, 3], 1000, 2000)
+            .build();
+        lab.wire(&f);
+    }
+    assert_eq!(lab.rx(0).len(), 3);
+    let (_, _, _, _, mprc) = lab.rings[0].stats(&mut lab.sim);
+    assert_eq!(mprc, 3);
+    lab.assert_balanced();
+}

@@ -257,6 +257,10 @@ enum Cmd {
         /// (prints the QEMU command line), until Ctrl-C.
         #[arg(long, conflicts_with = "qemu")]
         serve: bool,
+        /// The in-process firmware with the hardware's queue manager owning
+        /// the rings (the core only decides; docs/performance.md).
+        #[arg(long, conflicts_with_all = ["qemu", "serve"])]
+        queue_manager: bool,
         #[command(flatten)]
         image: image::ImageArgs,
     },
@@ -467,7 +471,7 @@ fn main() -> ExitCode {
             }
             _ if vm => (|| {
                 setup::ensure_qemu()?;
-                linux_vm(Some(&image::build(&image)?), false)
+                linux_vm(Some(&image::build(&image)?), false, false)
             })(),
             Some(path) => sim(&path, Some(image)),
             None => run(
@@ -511,6 +515,7 @@ fn main() -> ExitCode {
             verbose,
             qemu,
             serve,
+            queue_manager,
             image,
         } => (|| {
             interrupt::install()?;
@@ -523,7 +528,7 @@ fn main() -> ExitCode {
             } else {
                 None
             };
-            linux_vm(built.as_ref(), verbose)
+            linux_vm(built.as_ref(), verbose, queue_manager)
         })(),
         Cmd::Boards { json } => Ok(boards(json)),
         Cmd::Ip { socket, words } => {
@@ -556,9 +561,13 @@ fn main() -> ExitCode {
 
 /// `cargo xtask vm` and `run --vm`: the Linux VM's checks; exit status by
 /// them, or 130/143 when Ctrl-C ended the VM early.
-fn linux_vm(built: Option<&image::BuiltImage>, verbose: bool) -> Result<ExitCode> {
+fn linux_vm(
+    built: Option<&image::BuiltImage>,
+    verbose: bool,
+    queue_manager: bool,
+) -> Result<ExitCode> {
     interrupt::install()?;
-    let ok = vm_run::main(built, verbose)?;
+    let ok = vm_run::main(built, verbose, queue_manager)?;
     interrupt::check()?;
     Ok(if ok {
         ExitCode::SUCCESS

@@ -211,7 +211,18 @@ pub fn run_all() -> Result<ExitCode> {
         (_, Err(e)) => s.record("QEMU available", Instant::now(), Err(e)),
         (None, _) => {}
     }
-    linux_vm(&mut s, crate::vm_run::Firmware::InProcess);
+    linux_vm(
+        &mut s,
+        crate::vm_run::Firmware::InProcess {
+            queue_manager: false,
+        },
+    );
+    linux_vm(
+        &mut s,
+        crate::vm_run::Firmware::InProcess {
+            queue_manager: true,
+        },
+    );
     second_board(&mut s);
     if qemu_ok {
         development_boards(&mut s);
@@ -253,9 +264,17 @@ pub fn run_all() -> Result<ExitCode> {
 /// use): one line per check the guest or the host side made.
 fn linux_vm(s: &mut Summary, firmware: crate::vm_run::Firmware) {
     let (name, short) = match firmware {
-        crate::vm_run::Firmware::InProcess => (
+        crate::vm_run::Firmware::InProcess {
+            queue_manager: false,
+        } => (
             "Linux VM (ixgbevf over vfio-user, in-process firmware)",
             "Linux VM",
+        ),
+        crate::vm_run::Firmware::InProcess {
+            queue_manager: true,
+        } => (
+            "Linux VM (ixgbevf over vfio-user, in-process firmware, a queue manager owning the rings)",
+            "Linux VM, queue manager",
         ),
         crate::vm_run::Firmware::Qemu(_) => (
             "Linux VM (ixgbevf over vfio-user, the image on QEMU)",

@@ -201,7 +201,11 @@ fn serve<D: WithModel>(
 
 /// Which firmware serves the VM's VFs.
 pub enum Firmware<'a> {
-    InProcess,
+    /// The in-process firmware; with `queue_manager`, the hardware's queue
+    /// manager owns the rings (firmware::qm).
+    InProcess {
+        queue_manager: bool,
+    },
     Qemu(&'a BuiltImage),
 }
 
@@ -221,6 +225,10 @@ pub fn run(
             "needs root and /dev/net/tun for the far end's TAP and namespace".into(),
         )));
     }
+    // The far end sends the multicast check's frames with ping: without
+    // it that check fails with nothing said (found on a machine without
+    // iputils-ping).
+    crate::setup::ensure_ping().context("the far end's ping (the multicast check)")?;
     cleanup();
     let dir = crate::target_dir().join("vm/run");
     std::fs::create_dir_all(&dir)?;
@@ -235,9 +243,13 @@ pub fn run(
     vm::build_initramfs(&assets, INIT, &extra, &initramfs)?;
     let sockets = dir.join("sockets");
     let r = match firmware {
-        Firmware::InProcess => (|| {
+        Firmware::InProcess { queue_manager } => (|| {
             let mut tap = far_end(true)?.context("the far end's TAP")?;
-            let mut sim = Sim::with_board_capacities();
+            let mut sim = if queue_manager {
+                Sim::with_queue_manager(firmware::device::Capacities::from_board())
+            } else {
+                Sim::with_board_capacities()
+            };
             let (mut pf, rids) = administer(&mut sim)?;
             let mut served = serve(sim, &rids, &sockets, verbose)?;
             let mut buf = vec![0u8; 10_000];
@@ -714,7 +726,7 @@ pub fn serve_only(verbose: bool) -> Result<bool> {
 }
 
 /// `cargo xtask vm`: the run, printed; exit status by its checks.
-pub fn main(image: Option<&BuiltImage>, verbose: bool) -> Result<bool> {
+pub fn main(image: Option<&BuiltImage>, verbose: bool, queue_manager: bool) -> Result<bool> {
     let firmware = match image {
         Some(built) => {
             println!(
@@ -724,9 +736,14 @@ pub fn main(image: Option<&BuiltImage>, verbose: bool) -> Result<bool> {
         }
         None => {
             println!(
-                "==> a Linux VM with two VFs of the in-process firmware (ixgbevf over vfio-user)"
+                "==> a Linux VM with two VFs of the in-process firmware (ixgbevf over vfio-user){}",
+                if queue_manager {
+                    ", a queue manager owning the rings"
+                } else {
+                    ""
+                }
             );
-            Firmware::InProcess
+            Firmware::InProcess { queue_manager }
         }
     };
     let report = match run(firmware, verbose, true)? {
