@@ -68,6 +68,53 @@ pub struct QueueState {
     pub tx_enable_seen: u32,
 }
 
+impl QueueState {
+    /// A queue not yet seen enabled.
+    pub const IDLE: QueueState = QueueState {
+        rx_head: 0,
+        tx_head: 0,
+        tx_enabled: false,
+        rx_stopped: false,
+        tx_stopped: false,
+        ctx_vlan: 0,
+        rx_enable_seen: 0,
+        tx_enable_seen: 0,
+    };
+}
+
+/// Adds a frame to a 36-bit octet counter kept as two registers (VFGORC,
+/// VFGOTC).
+#[inline(always)]
+fn add_octets(
+    lsb: &tock_registers::registers::ReadWrite<u32>,
+    msb: &tock_registers::registers::ReadWrite<u32>,
+    len: usize,
+) {
+    let n = (u64::from(msb.get()) << 32 | u64::from(lsb.get())).wrapping_add(len as u64)
+        & 0xf_ffff_ffff;
+    lsb.set(n as u32);
+    msb.set((n >> 32) as u32);
+}
+
+/// A frame delivered into function `block`'s ring, in its statistics
+/// registers as an 82599 counts it: VFGPRC, VFGORC, and VFMPRC for
+/// multicast (broadcast has no VF counter of its own).
+#[inline(always)]
+pub fn count_received(block: &FunctionBlock, len: usize, multicast: bool) {
+    block.gprc.set(block.gprc.get().wrapping_add(1));
+    add_octets(&block.gorc_lsb, &block.gorc_msb, len);
+    if multicast {
+        block.mprc.set(block.mprc.get().wrapping_add(1));
+    }
+}
+
+/// A frame function `block` sent, in VFGPTC and VFGOTC.
+#[inline(always)]
+pub fn count_sent(block: &FunctionBlock, len: usize) {
+    block.gptc.set(block.gptc.get().wrapping_add(1));
+    add_octets(&block.gotc_lsb, &block.gotc_msb, len);
+}
+
 /// A function's IOMMU window.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {

@@ -19,7 +19,7 @@ use crate::rss;
 use hal::chip::{DOORBELL_GROUP, HostInterface, MAX_QUEUES};
 use hal::ixgbe::queuereg::RXDCTL_VME;
 use hal::port::{Dma, Uplink};
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::Readable;
 
 /// Room before a frame for the tags the firmware may push in place (a Tx
 /// descriptor's and a port VLAN's: 8 bytes), rounded up so that the frame
@@ -67,16 +67,7 @@ pub struct FunctionDp {
 impl FunctionDp {
     pub const NEW: FunctionDp = FunctionDp {
         counters: PortCounters::ZERO,
-        queues: [QueueState {
-            rx_head: 0,
-            tx_head: 0,
-            tx_enabled: false,
-            rx_stopped: false,
-            tx_stopped: false,
-            ctx_vlan: 0,
-            rx_enable_seen: 0,
-            tx_enable_seen: 0,
-        }; MAX_QUEUES],
+        queues: [QueueState::IDLE; MAX_QUEUES],
         tx_doorbell_seen: 0,
         tokens: 0,
         tokens_at_ns: 0,
@@ -377,19 +368,11 @@ impl<const N: usize> Device<N> {
                 } else if p.dst.is_multicast() {
                     c.rx_multicast += 1;
                 }
-                let block = &hw.function[f];
-                block.gprc.set(block.gprc.get().wrapping_add(1));
-                let gorc = (u64::from(block.gorc_msb.get()) << 32
-                    | u64::from(block.gorc_lsb.get()))
-                .wrapping_add(len as u64)
-                    & 0xf_ffff_ffff;
-                block.gorc_lsb.set(gorc as u32);
-                block.gorc_msb.set((gorc >> 32) as u32);
-                // VFMPRC counts multicast only, as the 82599's MPRC does
-                // (broadcast has no VF counter of its own).
-                if p.dst.is_multicast() && p.dst != crate::mac::Mac::BROADCAST {
-                    block.mprc.set(block.mprc.get().wrapping_add(1));
-                }
+                crate::rings::count_received(
+                    &hw.function[f],
+                    len,
+                    p.dst.is_multicast() && p.dst != crate::mac::Mac::BROADCAST,
+                );
             }
             Err(r) => self.dp(f).counters.drop_rx(r),
         }
@@ -660,14 +643,7 @@ impl<const N: usize> Device<N> {
                 let c = &mut self.dp(f).counters;
                 c.tx_packets += 1;
                 c.tx_bytes += len as u64;
-                let block = &hw.function[f];
-                block.gptc.set(block.gptc.get().wrapping_add(1));
-                let gotc = (u64::from(block.gotc_msb.get()) << 32
-                    | u64::from(block.gotc_lsb.get()))
-                .wrapping_add(len as u64)
-                    & 0xf_ffff_ffff;
-                block.gotc_lsb.set(gotc as u32);
-                block.gotc_msb.set((gotc >> 32) as u32);
+                crate::rings::count_sent(&hw.function[f], len);
                 if !local.is_empty() {
                     let frame = self.incoming(len, &p, true);
                     self.offer_to(hw, dma, local, &frame);

@@ -17,12 +17,14 @@ use firmware::frame;
 use firmware::qm::{
     ARRIVALS, Arrival, ArrivalKind, FAILURES, Failure, Op, Post, QmRings, WIRE, flags,
 };
-use firmware::rings::{QueueState, RxMeta, TxTake, Window, rss_queue, rx_put, tx_take};
+use firmware::rings::{
+    QueueState, RxMeta, TxTake, Window, count_received, count_sent, rss_queue, rx_put, tx_take,
+};
 use firmware::rss;
 use hal::chip::{HostInterface, MAX_FUNCTIONS, MAX_QUEUES};
 use hal::ixgbe::queuereg::RXDCTL_VME;
 use hal::port::{Dma, Uplink};
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::Readable;
 
 /// What the manager did: its share of the frames, for the bench.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,18 +80,6 @@ impl<D: Dma + ?Sized> Dma for Counted<'_, D> {
     }
 }
 
-/// A queue the manager has not seen enabled.
-const QUEUE_RESET: QueueState = QueueState {
-    rx_head: 0,
-    tx_head: 0,
-    tx_enabled: false,
-    rx_stopped: false,
-    tx_stopped: false,
-    ctx_vlan: 0,
-    rx_enable_seen: 0,
-    tx_enable_seen: 0,
-};
-
 /// The manager's own state: every function's ring positions, and a buffer
 /// a frame is stripped into on its way into a ring.
 pub struct QueueManager {
@@ -106,7 +96,7 @@ impl Default for QueueManager {
 
 impl QueueManager {
     pub const NEW: QueueManager = QueueManager {
-        queues: [[QUEUE_RESET; MAX_QUEUES]; MAX_FUNCTIONS],
+        queues: [[QueueState::IDLE; MAX_QUEUES]; MAX_FUNCTIONS],
         stripped: [0; firmware::device::BUF],
         work: Work {
             moves: 0,
@@ -199,7 +189,7 @@ impl QueueManager {
             rings.served = rings.served.wrapping_add(1);
             self.work.posts += 1;
             if p.flags & flags::SENT != 0 || p.op == Op::Sent {
-                Self::count_sent(hw, rings, usize::from(p.arrival));
+                Self::count_sender(hw, rings, usize::from(p.arrival));
             }
             match p.op {
                 Op::Deliver => self.deliver(hw, rings, dma, &p),
@@ -231,7 +221,7 @@ impl QueueManager {
                 Op::Fetch => self.fetch(hw, rings, dma, &p),
                 Op::Reset => {
                     if let Some(q) = self.queues.get_mut(usize::from(p.function)) {
-                        *q = [QUEUE_RESET; MAX_QUEUES];
+                        *q = [QueueState::IDLE; MAX_QUEUES];
                     }
                 }
             }
@@ -304,16 +294,7 @@ impl QueueManager {
         ) {
             Ok(()) => {
                 // The VF's statistics registers, as an 82599 counts them.
-                block.gprc.set(block.gprc.get().wrapping_add(1));
-                let gorc = (u64::from(block.gorc_msb.get()) << 32
-                    | u64::from(block.gorc_lsb.get()))
-                .wrapping_add(len as u64)
-                    & 0xf_ffff_ffff;
-                block.gorc_lsb.set(gorc as u32);
-                block.gorc_msb.set((gorc >> 32) as u32);
-                if p.flags & flags::MULTICAST != 0 {
-                    block.mprc.set(block.mprc.get().wrapping_add(1));
-                }
+                count_received(block, len, p.flags & flags::MULTICAST != 0);
             }
             Err((reason, fault)) => {
                 failure.reason = reason as u8;
@@ -325,15 +306,10 @@ impl QueueManager {
 
     /// The sender's VFGPTC/VFGOTC for arrival `k` (a frame it sent that
     /// its policy passed).
-    fn count_sent(hw: &HostInterface, rings: &QmRings, k: usize) {
+    fn count_sender(hw: &HostInterface, rings: &QmRings, k: usize) {
         let a = &rings.arrivals[k % ARRIVALS];
         if let Some(block) = hw.function.get(usize::from(a.from)) {
-            block.gptc.set(block.gptc.get().wrapping_add(1));
-            let gotc = (u64::from(block.gotc_msb.get()) << 32 | u64::from(block.gotc_lsb.get()))
-                .wrapping_add(u64::from(a.len))
-                & 0xf_ffff_ffff;
-            block.gotc_lsb.set(gotc as u32);
-            block.gotc_msb.set((gotc >> 32) as u32);
+            count_sent(block, a.len as usize);
         }
     }
 
