@@ -34,6 +34,16 @@ pub fn owner(f: usize, cores: usize) -> usize {
     f % cores
 }
 
+/// The RSS hash a MAC's parser would report for synthetic flow `flow` (a
+/// splitmix64 finaliser: any good spread will do). For the rigs that make
+/// traffic for the handoff: its tests, the soak and the image's
+/// `mode=cores`, so that all three spread flows over cores alike.
+pub fn synthetic_flow_hash(flow: u32) -> u32 {
+    let mut x = u64::from(flow).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (x ^ (x >> 27)) as u32
+}
+
 /// The core whose share of the uplink's receive work a frame of RSS hash
 /// `hash` is (its RSS queue, one per core).
 #[inline(always)]

@@ -124,13 +124,6 @@ fn len(b: &[u8; 64]) -> usize {
     if b[63] == 1 { 10 } else { 60 }
 }
 
-/// A flow's RSS hash (a MAC's parser gives it; any spread will do).
-fn flow_hash(flow: u32) -> u32 {
-    let mut x = u64::from(flow).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    (x ^ (x >> 27)) as u32
-}
-
 /// What one core saw: each function's frames in delivery order, and
 /// frames it delivered for a function it does not own.
 struct CoreLog {
@@ -161,7 +154,12 @@ fn play<const D: usize>(c: &Classifier, r: &Round) -> (Vec<CoreLog>, Folded) {
                     };
                     let counters = mesh.counters(me);
                     let mine: Vec<u32> = (0..r.frames.len() as u32)
-                        .filter(|&i| rx_core(flow_hash(r.frames[i as usize].1), n) == me)
+                        .filter(|&i| {
+                            rx_core(
+                                firmware::cores::synthetic_flow_hash(r.frames[i as usize].1),
+                                n,
+                            ) == me
+                        })
                         .collect();
                     for burst in mine.chunks(r.burst) {
                         let works = burst.iter().filter_map(|&i| {

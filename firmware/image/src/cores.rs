@@ -128,13 +128,6 @@ fn addressed(i: usize, filters: usize) -> (firmware::mac::Mac, usize) {
     }
 }
 
-/// A flow's RSS hash (a MAC's parser computes it; any spread will do).
-fn flow_hash(flow: usize) -> u32 {
-    let mut x = (flow as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    (x ^ (x >> 27)) as u32
-}
-
 /// The mode: start the cores, build the wire, run, check, report.
 pub fn run() -> ExitCode {
     let (started, refused) = smp::start_all(secondary);
@@ -156,7 +149,7 @@ pub fn run() -> ExitCode {
     for (i, f) in wire.frames.iter_mut().enumerate() {
         let (dst, _) = addressed(i, filters);
         write_frame(f, dst, i % FLOWS);
-        let c = rx_core(flow_hash(i % FLOWS), n);
+        let c = rx_core(firmware::cores::synthetic_flow_hash((i % FLOWS) as u32), n);
         wire.share[c][wire.share_len[c]] = i as u16;
         wire.share_len[c] += 1;
     }

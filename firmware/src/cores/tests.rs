@@ -128,13 +128,6 @@ fn frame(i: u32) -> [u8; 64] {
     b
 }
 
-/// A flow's RSS hash (the hardware's; any spread will do here).
-fn flow_hash(flow: u32) -> u32 {
-    let mut x = u64::from(flow).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    (x ^ (x >> 27)) as u32
-}
-
 /// Classify frame `i` as a core does (the real parser and classifier).
 fn classify(c: &Classifier, i: u32, b: &[u8]) -> Option<Work> {
     let p = crate::frame::parse(b).ok()?;
@@ -175,7 +168,7 @@ fn serve<const D: usize>(cores: usize, frames: u32) -> (Vec<Vec<u32>>, Folded) {
                     };
                     let counters = mesh.counters(me);
                     let mine: Vec<u32> = (0..frames)
-                        .filter(|i| rx_core(flow_hash(i % FLOWS), cores) == me)
+                        .filter(|i| rx_core(synthetic_flow_hash(i % FLOWS), cores) == me)
                         .collect();
                     for burst in mine.chunks(BURST) {
                         let works = burst.iter().filter_map(|&i| {
