@@ -119,7 +119,7 @@ fn owns_source(
     }
 }
 
-pub(super) fn parse_drop(e: ParseError) -> DropReason {
+fn parse_drop(e: ParseError) -> DropReason {
     match e {
         ParseError::Runt => DropReason::Runt,
         ParseError::Oversize => DropReason::Oversize,
@@ -280,35 +280,61 @@ impl<const N: usize> Device<N> {
     }
 
     fn receive_from_wire(&mut self, hw: &HostInterface, dma: &mut (impl Dma + ?Sized), n: usize) {
-        self.uplink.rx_offered += 1;
-        if n > MAX_FRAME {
-            self.uplink.drop_rx(DropReason::Oversize);
+        if !self.wire_admits(n) {
             return;
         }
         // Straight from the uplink: at HEADROOM (a constant offset keeps
         // the bounds checks and the alignment known).
-        // Borrowed where it lies: moving it out of the `Result` became a
-        // byte and a 31-byte memcpy call (the first byte, the group bit,
-        // was wanted sooner).
         let parsed = frame::parse(&self.scratch.buf[HEADROOM..HEADROOM + n]);
-        let p = match &parsed {
+        let Some((p, targets)) = self.wire_targets(n, &parsed) else {
+            return;
+        };
+        let frame = self.incoming(n, p, false);
+        self.offer_to(hw, dma, targets, &frame);
+    }
+
+    /// A frame of `n` bytes from the wire, counted as offered: false (and
+    /// counted a drop) if it is longer than the data path carries. The
+    /// same with the core's rings and a queue manager's.
+    #[inline(always)]
+    pub(super) fn wire_admits(&mut self, n: usize) -> bool {
+        self.uplink.rx_offered += 1;
+        if n > MAX_FRAME {
+            self.uplink.drop_rx(DropReason::Oversize);
+            return false;
+        }
+        true
+    }
+
+    /// Where a frame from the wire goes, given how it parsed: its
+    /// destinations, counted as received on the uplink; None (and counted
+    /// a drop) if it does not parse or nobody takes it.
+    /// The parse result is borrowed where it lies: moving it out of the
+    /// `Result` became a byte and a 31-byte memcpy call (the first byte,
+    /// the group bit, was wanted sooner).
+    #[inline(always)]
+    pub(super) fn wire_targets<'p>(
+        &mut self,
+        n: usize,
+        parsed: &'p Result<Parsed, ParseError>,
+    ) -> Option<(&'p Parsed, Destinations)> {
+        let p = match parsed {
             Ok(p) => p,
             Err(e) => {
                 self.uplink.drop_rx(parse_drop(*e));
-                return;
+                return None;
             }
         };
         // Out of the classifier (a function, or a copy of a set of five
-        // words): the offers below need the device mutably.
+        // words): the offers after need the device mutably.
         let targets = self.classifier.lookup(&p.dst, true).destinations();
         if targets.is_empty() {
             self.uplink.drop_rx(DropReason::NoDestination);
-            return;
+            return None;
         }
         self.uplink.rx_packets += 1;
         self.uplink.rx_bytes += n as u64;
-        let frame = self.incoming(n, p, false);
-        self.offer_to(hw, dma, targets, &frame);
+        Some((p, targets))
     }
 
     /// What every destination of the frame in scratch A shares: RSS is

@@ -10,10 +10,10 @@
 //! it failed.
 
 use super::Device;
-use super::dataplane::{HEADROOM, TX_BURST, parse_drop};
+use super::dataplane::{HEADROOM, TX_BURST};
 use crate::classifier::Destinations;
 use crate::drops::{DropReason, QueueFault};
-use crate::frame::{self, MAX_FRAME, Parsed};
+use crate::frame::{self, Parsed};
 use crate::mac::Mac;
 use crate::qm::{ARRIVALS, ArrivalKind, Op, Post, QmRings, WIRE, flags};
 use hal::chip::HostInterface;
@@ -128,26 +128,13 @@ impl<const N: usize> Device<N> {
     /// A frame from the wire, at `HEADROOM` in its slot.
     #[inline(always)]
     fn qm_from_wire(&mut self, qm: &mut QmRings, k: usize, n: usize) {
-        self.uplink.rx_offered += 1;
-        if n > MAX_FRAME {
-            self.uplink.drop_rx(DropReason::Oversize);
+        if !self.wire_admits(n) {
             return;
         }
         let parsed = frame::parse(&qm.slots[k].buf[HEADROOM..HEADROOM + n]);
-        let p = match &parsed {
-            Ok(p) => p,
-            Err(e) => {
-                self.uplink.drop_rx(parse_drop(*e));
-                return;
-            }
-        };
-        let targets = self.classifier.lookup(&p.dst, true).destinations();
-        if targets.is_empty() {
-            self.uplink.drop_rx(DropReason::NoDestination);
+        let Some((p, targets)) = self.wire_targets(n, &parsed) else {
             return;
-        }
-        self.uplink.rx_packets += 1;
-        self.uplink.rx_bytes += n as u64;
+        };
         self.qm_offer_to(qm, targets, k, n, p, 0);
     }
 
